@@ -32,7 +32,7 @@ class InputError(ValueError):
 
 
 class ModelError(ValueError):
-    """The data cannot support the requested model (e.g. an infinite maximum-likelihood estimate)."""
+    """The data cannot support the requested model (e.g. an infinite maximum-likelihood fit)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Demo data: a small pairwise project with users and simulated judgments."""

@@ -1,0 +1,1 @@
+"""Every non-trivial read: ``<entity>_<qualifier>`` functions returning plain data."""

@@ -1,0 +1,1 @@
+"""HTML views (htmx): parse the request, call one service or selector, render."""

@@ -1,0 +1,95 @@
+"""The pairwise task: serve a pair, take the judgment, undo the last one.
+
+With htmx the task fragment is swapped in place; without JavaScript the same forms post
+normally and the page redirects back (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from annotations.access import Capability, assignment_get_for_rater, project_get_for_user
+from annotations.forms import JudgmentForm, UndoForm
+from annotations.models import Assignment, Project
+from annotations.selectors.judgments import judgment_last_for_rater
+from annotations.services.judgments import assignment_for_rater, judgment_submit, judgment_undo
+from annotations.views.common import add_errors
+
+SHORTCUTS = [("1 or ←", "Left is better"), ("2 or →", "Right is better"),
+             ("0 or ↓", "Tie"), ("b", "Both bad"), ("q w e r t", "Strength level"),
+             ("s", "Skip"), ("u", "Undo the last judgment"), ("?", "Show these shortcuts")]
+
+
+@login_required
+@require_GET
+def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id, need=Capability.ANNOTATE).project
+    assignment = assignment_for_rater(project=project, rater=request.user)
+    return _render_task(request, project, assignment, _blank_form(project, assignment))
+
+
+@login_required
+@require_POST
+def annotate_submit(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id, need=Capability.ANNOTATE).project
+    form = JudgmentForm(request.POST, criteria=project.criteria)
+    assignment = assignment_get_for_rater(request.user, project, request.POST.get("key", ""))
+    if form.is_valid():
+        try:
+            judgment_submit(assignment=assignment, answer=form.to_input())
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            return _next_task(request, project)
+    return _render_task(request, project, assignment, form, status=422)
+
+
+@login_required
+@require_POST
+def annotate_undo(request: HttpRequest, project_id: int) -> HttpResponse:
+    project = project_get_for_user(request.user, project_id, need=Capability.ANNOTATE).project
+    form = UndoForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            judgment_undo(project=project, rater=request.user, key=form.cleaned_data["key"])
+        except ValidationError as problem:
+            error = " ".join(problem.messages)
+    else:
+        error = "Nothing to undo."
+    if error is None:
+        return _next_task(request, project)
+    assignment = assignment_for_rater(project=project, rater=request.user)
+    return _render_task(request, project, assignment, _blank_form(project, assignment),
+                        status=422, undo_error=error)
+
+
+def _next_task(request: HttpRequest, project: Project) -> HttpResponse:
+    if not request.htmx:
+        return redirect("annotate", project.pk)
+    assignment = assignment_for_rater(project=project, rater=request.user)
+    return _render_task(request, project, assignment, _blank_form(project, assignment))
+
+
+def _blank_form(project: Project, assignment: Assignment | None) -> JudgmentForm:
+    initial = {"key": assignment.key} if assignment else {}
+    return JudgmentForm(initial=initial, criteria=project.criteria)
+
+
+def _render_task(request: HttpRequest, project: Project, assignment: Assignment | None,
+                 form: JudgmentForm, *, status: int = 200, undo_error: str | None = None
+                 ) -> HttpResponse:
+    template = ("annotations/partials/task.html" if request.htmx
+                else "annotations/annotate.html")
+    return render(request, template, {
+        "project": project, "assignment": assignment, "form": form,
+        "criteria": [(index, name, form[f"criterion_{index}"].value() or "")
+                     for index, name in enumerate(project.criteria)],
+        "strength_levels": list(zip("qwert", project.strength_scale, strict=False)),
+        "last_judgment": judgment_last_for_rater(project=project, rater=request.user),
+        "undo_error": undo_error, "shortcuts": SHORTCUTS,
+    }, status=status)
