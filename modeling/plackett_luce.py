@@ -65,7 +65,8 @@ class PlackettLuceResult:
     log_worths : (n_items,) log-worths centred to mean 0.
     se : (n_items,) standard errors of the centred log-worths (from the inverse Hessian of
         the negative log-posterior; a pseudo-inverse when the model has no prior).
-    covariance : (n_items, n_items) covariance of the centred log-worths.
+    covariance : (n_items, n_items) covariance of the centred log-worths (None when the fit
+        was asked for no standard errors; ``se`` is then NaN).
     log_likelihood : log-likelihood of the rankings (weighted; priors excluded).
     n_iter, converged : iterations run; whether the gradient test passed.
     method : "newton" or "mm" (the algorithm that produced the estimate).
@@ -75,7 +76,7 @@ class PlackettLuceResult:
 
     log_worths: np.ndarray
     se: np.ndarray
-    covariance: np.ndarray
+    covariance: np.ndarray | None
     log_likelihood: float
     n_iter: int
     converged: bool
@@ -97,6 +98,8 @@ class PlackettLuceResult:
 
         The reference gets 0 with standard error 0, as in PlackettLuce's ``summary(ref=)``.
         """
+        if self.covariance is None:
+            raise ValueError("this fit has no covariance (it was run with covariance='none')")
         return relative_log_worths(self.log_worths, self.covariance, reference)
 
 
@@ -288,7 +291,8 @@ def fit_plackett_luce(rankings: Sequence[Sequence[int]], n_items: int, *,
     method : "newton" (default) or "mm" (Hunter 2004; slower, no Hessian per step).
     covariance : "posterior" (default): standard errors from the Hessian of the negative
         log-posterior (priors included); "likelihood": from the rankings' observed
-        information alone, as PlackettLuce's ``vcov`` does with pseudo-rankings.
+        information alone, as PlackettLuce's ``vcov`` does with pseudo-rankings; "none":
+        skip the n x n covariance (large item sets; ``se`` is NaN).
     device : torch device name; None picks CUDA when present. float64 throughout.
     max_iter : Newton iterations (the MM fallback gets 100 times as many).
     tol : converged when every gradient entry of the negative log-posterior is below
@@ -308,8 +312,9 @@ def fit_plackett_luce(rankings: Sequence[Sequence[int]], n_items: int, *,
     started = time.perf_counter()
     if alpha < 0 or npseudo < 0 or method not in ("newton", "mm"):
         raise ValueError("alpha and npseudo must be >= 0 and method 'newton' or 'mm'")
-    if covariance not in ("posterior", "likelihood"):
-        raise ValueError(f"covariance must be 'posterior' or 'likelihood', got {covariance!r}")
+    if covariance not in ("posterior", "likelihood", "none"):
+        raise ValueError("covariance must be 'posterior', 'likelihood' or 'none', "
+                         f"got {covariance!r}")
     padded = pad_rankings(rankings, n_items, unranked=unranked, weights=weights)
     pinned = alpha == 0 and npseudo == 0  # only differences of log-worths are identified
     if pinned:
@@ -326,15 +331,13 @@ def fit_plackett_luce(rankings: Sequence[Sequence[int]], n_items: int, *,
         theta, mm_iter, converged = _minorize_maximize(
             objective, theta, max_iter * _MM_ITERATIONS_PER_NEWTON, threshold, pinned)
         n_iter += mm_iter
-        denominators, padded_theta, lse = objective.exposure(theta)
-        hessian = objective.hessian(theta, denominators, padded_theta, lse)
-    if covariance == "likelihood":
-        hessian = hessian - objective.torch.diag(objective.prior_curvature(theta))
-    covariance_matrix = _centred_covariance(hessian, pinned or covariance == "likelihood")
+    covariance_matrix = _covariance(objective, theta, hessian, covariance, pinned)
+    se = (np.full(n_items, np.nan) if covariance_matrix is None
+          else np.sqrt(np.clip(np.diag(covariance_matrix), 0.0, None)))
     log_worths = (theta - theta.mean()).cpu().numpy()
     return PlackettLuceResult(
-        log_worths=log_worths, se=np.sqrt(np.clip(np.diag(covariance_matrix), 0.0, None)),
-        covariance=covariance_matrix, log_likelihood=float(objective.log_likelihood(theta)),
+        log_worths=log_worths, se=se, covariance=covariance_matrix,
+        log_likelihood=float(objective.log_likelihood(theta)),
         n_iter=n_iter, converged=converged, method=used, n_rankings=len(padded.stages),
         n_ignored=padded.n_ignored, alpha=float(alpha), npseudo=float(npseudo),
         device=str(torch_device), seconds=time.perf_counter() - started)
@@ -419,6 +422,18 @@ def _surrogate_minimum(theta: torch.Tensor, denominators: torch.Tensor, wins: to
         if float(step.abs().max()) < 1e-13:
             break
     return theta
+
+
+def _covariance(objective: _Objective, theta: torch.Tensor, hessian: torch.Tensor | None,
+                covariance: str, pinned: bool) -> np.ndarray | None:
+    if covariance == "none":
+        return None
+    if hessian is None:  # the MM path builds the Hessian only once, here
+        denominators, padded_theta, lse = objective.exposure(theta)
+        hessian = objective.hessian(theta, denominators, padded_theta, lse)
+    if covariance == "likelihood":
+        hessian = hessian - objective.torch.diag(objective.prior_curvature(theta))
+    return _centred_covariance(hessian, pinned or covariance == "likelihood")
 
 
 def _centred_covariance(hessian: torch.Tensor, pinned: bool) -> np.ndarray:

@@ -146,6 +146,19 @@ def test_two_items_have_the_closed_form_estimate():
     assert se[0] == pytest.approx(np.sqrt(1 / 7 + 1 / 3), rel=1e-9)
 
 
+def test_covariance_can_be_skipped_for_large_item_sets():
+    rankings = [[0, 1, 2], [2, 1, 0], [1, 0, 2]]
+    full = fit_plackett_luce(rankings, 3)
+    bare = fit_plackett_luce(rankings, 3, covariance="none", method="mm")
+    assert bare.covariance is None
+    assert np.isnan(bare.se).all()
+    np.testing.assert_allclose(bare.log_worths, full.log_worths, atol=1e-8)
+    with pytest.raises(ValueError, match="no covariance"):
+        bare.relative_to(0)
+    with pytest.raises(ValueError, match="covariance must be"):
+        fit_plackett_luce(rankings, 3, covariance="sandwich")
+
+
 def test_weights_equal_repeated_rankings():
     repeated = fit_plackett_luce([[0, 1, 2]] * 3 + [[2, 1, 0]] * 2 + [[1, 2]], 3)
     weighted = fit_plackett_luce([[0, 1, 2], [2, 1, 0], [1, 2]], 3, weights=[3, 2, 1])
