@@ -14,6 +14,7 @@ from modeling.leaderboard import (
     elo_ratings,
     fit_source_leaderboard,
     leaderboard,
+    leaderboard_from_fit,
     predicted_win_matrix,
     rank_by_upper_bound,
     rating_intervals,
@@ -197,3 +198,39 @@ def test_bad_comparisons_are_rejected():
     with pytest.raises(ValueError, match="rater has 1 entries for 2 comparisons"):
         source_comparisons(np.array([0, 1]), np.array([1, 0]), np.array([1, 1]),
                            np.array([0, 1]), rater=np.array([3]))
+
+
+def test_source_leaderboard_with_bradley_terry_and_bootstrap():
+    from modeling.bradley_terry import fit_bradley_terry
+
+    rng = np.random.default_rng(0)
+    strength = np.array([1.0, 0.0, -1.0])  # three sources, four items each (one per prompt)
+    item_source = np.tile(np.arange(3), 4)
+    group = np.repeat(np.arange(4), 3)
+    pairs = [(a, b) for a in range(12) for b in range(12) if a < b and group[a] == group[b]]
+    index = rng.integers(0, len(pairs), 1500)
+    left = np.array([pairs[k][0] for k in index])
+    right = np.array([pairs[k][1] for k in index])
+    delta = strength[item_source[left]] - strength[item_source[right]]
+    outcome = np.where(rng.random(1500) < 1 / (1 + np.exp(-delta)), 1, -1)
+    board = fit_source_leaderboard(left, right, outcome, item_source, ["hi", "mid", "lo"],
+                                   alpha=1.0, bootstrap=50, seed=1)
+    assert board.comparisons.n_dropped == 0  # items of one prompt all differ in source
+    assert [row.name for row in board.rows] == ["hi", "mid", "lo"]
+    assert [row.rank_ub for row in board.rows] == [1, 2, 3]
+    direct = fit_bradley_terry(item_source[left], item_source[right], outcome, 3, alpha=1.0)
+    np.testing.assert_allclose([row.score for row in board.rows], direct.scores, atol=1e-9)
+    assert sum(row.n for row in board.rows) == 2 * 1500
+    assert all(row.plus > 0 and row.minus > 0 for row in board.rows)
+
+
+def test_plackett_luce_fit_feeds_a_leaderboard():
+    from modeling.plackett_luce import fit_plackett_luce
+
+    result = fit_plackett_luce([[0, 1, 2], [0, 2, 1], [1, 0, 2], [2, 0, 1], [1, 2, 0]], 3)
+    rows = leaderboard_from_fit(result, names=["a", "b", "c"], anchor=2)
+    by_name = {row.name: row for row in rows}
+    assert by_name["c"].rating == pytest.approx(1000.0)
+    assert by_name["c"].plus == pytest.approx(0.0)  # the anchor's contrast with itself
+    assert by_name["a"].rating - by_name["c"].rating == pytest.approx(
+        NATS_TO_ELO * (result.log_worths[0] - result.log_worths[2]))
