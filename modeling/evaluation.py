@@ -26,8 +26,23 @@ Scoring a held-out comparison (outcome +1 left wins, -1 right wins, 0 tie):
 
 References
 ----------
+Chen, X., Bennett, P. N., Collins-Thompson, K. & Horvitz, E. (2013). Pairwise ranking
+aggregation in a crowdsourced setting. WSDM 2013.
 Guo, C., Pleiss, G., Sun, Y. & Weinberger, K. Q. (2017). On calibration of modern neural
 networks. ICML 2017.
+
+Examples
+--------
+>>> metrics = pairwise_metrics(np.array([0.8, 0.3, 0.6]), np.array([1, -1, 0]))
+>>> round(metrics.log_loss, 3), metrics.accuracy, round(metrics.brier, 3)
+(0.431, 1.0, 0.047)
+
+A side-by-side of model variants on the same folds (fits with ``fit_bradley_terry``)::
+
+    rows = compare_models(left, right, outcome, n_items, left_shown=shown, rater=rater,
+                          alpha=1.0)  # constant 0.5, Bradley-Terry, position bias, Crowd-BT
+    for row in rows:
+        print(row.name, row.log_loss, row.log_loss_se, row.accuracy, row.brier)
 """
 
 from __future__ import annotations

@@ -25,6 +25,12 @@ References
 ----------
 Chiang, W.-L. et al. (2024). Chatbot Arena: an open platform for evaluating LLMs by human
 preference. ICML 2024.
+
+Examples
+--------
+>>> rows = leaderboard(np.array([0.5, -0.5]), names=["a", "b"], se=np.array([0.1, 0.1]))
+>>> [(row.name, round(row.rating), round(row.plus, 1), row.rank_ub) for row in rows]
+[('a', 1087, 34.0, 1), ('b', 913, 34.0, 2)]
 """
 
 from __future__ import annotations
