@@ -81,8 +81,8 @@ def judgment_submit(*, assignment: Assignment, answer: JudgmentInput) -> SubmitR
     try:
         with transaction.atomic():
             judgment = _create_judgment(assignment, answer)
-            Assignment.objects.filter(pk=assignment.pk).update(
-                status=AssignmentStatus.DONE, closed_at=timezone.now())
+            assignment.status, assignment.closed_at = AssignmentStatus.DONE, timezone.now()
+            assignment.save(update_fields=["status", "closed_at"])
     except IntegrityError:
         # A concurrent identical submission won the race: answer with its result.
         previous = _judgment_for_key(assignment)

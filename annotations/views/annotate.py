@@ -6,36 +6,32 @@ normally and the page redirects back (post/redirect/get).
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
 
-from annotations.access import Capability, assignment_get_for_rater, project_get_for_user
+from annotations.access import Capability, ProjectAccess, assignment_get_for_rater
 from annotations.forms import JudgmentForm, UndoForm
 from annotations.models import Assignment, Project
 from annotations.selectors.judgments import judgment_last_for_rater
 from annotations.services.judgments import assignment_for_rater, judgment_submit, judgment_undo
-from annotations.views.common import add_errors
+from annotations.views.common import add_errors, project_view
 
 SHORTCUTS = [("1 or ←", "Left is better"), ("2 or →", "Right is better"),
              ("0 or ↓", "Tie"), ("b", "Both bad"), ("q w e r t", "Strength level"),
              ("s", "Skip"), ("u", "Undo the last judgment"), ("?", "Show these shortcuts")]
 
 
-@login_required
-@require_GET
-def annotate(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id, need=Capability.ANNOTATE).project
+@project_view(need=Capability.ANNOTATE)
+def annotate(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
+    project = access.project
     assignment = assignment_for_rater(project=project, rater=request.user)
     return _render_task(request, project, assignment, _blank_form(project, assignment))
 
 
-@login_required
-@require_POST
-def annotate_submit(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id, need=Capability.ANNOTATE).project
+@project_view(need=Capability.ANNOTATE, methods=("POST",))
+def annotate_submit(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
+    project = access.project
     form = JudgmentForm(request.POST, criteria=project.criteria)
     assignment = assignment_get_for_rater(request.user, project, request.POST.get("key", ""))
     if form.is_valid():
@@ -48,10 +44,9 @@ def annotate_submit(request: HttpRequest, project_id: int) -> HttpResponse:
     return _render_task(request, project, assignment, form, status=422)
 
 
-@login_required
-@require_POST
-def annotate_undo(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id, need=Capability.ANNOTATE).project
+@project_view(need=Capability.ANNOTATE, methods=("POST",))
+def annotate_undo(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
+    project = access.project
     form = UndoForm(request.POST)
     error = None
     if form.is_valid():

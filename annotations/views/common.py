@@ -1,5 +1,12 @@
+from collections.abc import Callable
+from functools import wraps
+
 from django import forms
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+
+from annotations.access import Capability, project_get_for_user
 
 
 def add_errors(form: forms.Form, error: ValidationError) -> None:
@@ -9,3 +16,25 @@ def add_errors(form: forms.Form, error: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, problems)
     else:
         form.add_error(None, error.messages)
+
+
+def project_view(*, need: Capability, methods: tuple[str, ...] = ("GET",)
+                 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Resolve ``project_id`` through the access layer *before* anything else, so that an
+    outsider gets 404 whatever the method, then check the method. The view receives the
+    :class:`ProjectAccess` instead of the raw id.
+    """
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, project_id: int, *args: object,
+                    **kwargs: object) -> HttpResponse:
+            access = project_get_for_user(request.user, project_id, need=need)
+            if request.method not in methods:
+                return HttpResponseNotAllowed(methods)
+            return view(request, access, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

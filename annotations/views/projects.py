@@ -7,9 +7,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
-from annotations.access import Capability, can_create_projects, project_get_for_user
+from annotations.access import Capability, ProjectAccess, can_create_projects
 from annotations.forms import ImportForm, MemberForm, ProjectForm
 from annotations.selectors.projects import (
     project_list_for_user,
@@ -18,7 +18,7 @@ from annotations.selectors.projects import (
 )
 from annotations.services.imports import ImportRejected, project_import_items
 from annotations.services.projects import project_create, project_member_add, project_update
-from annotations.views.common import add_errors
+from annotations.views.common import add_errors, project_view
 
 
 @login_required
@@ -47,9 +47,8 @@ def project_new(request: HttpRequest) -> HttpResponse:
                   status=422 if form.errors else 200)
 
 
-@login_required
-def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
-    access = project_get_for_user(request.user, project_id, need=Capability.VIEW)
+@project_view(need=Capability.VIEW)
+def project_detail(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     return render(request, "annotations/project_detail.html", {
         "project": access.project,
         "can_manage": access.can(Capability.MANAGE),
@@ -60,10 +59,9 @@ def project_detail(request: HttpRequest, project_id: int) -> HttpResponse:
     })
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id, need=Capability.MANAGE).project
+@project_view(need=Capability.MANAGE, methods=("GET", "POST"))
+def project_settings(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
+    project = access.project
     form = ProjectForm(request.POST or None, initial=ProjectForm.initial_from(project))
     if request.method == "POST" and form.is_valid():
         try:
@@ -77,10 +75,9 @@ def project_settings(request: HttpRequest, project_id: int) -> HttpResponse:
                   status=422 if form.errors else 200)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id, need=Capability.MANAGE).project
+@project_view(need=Capability.MANAGE, methods=("GET", "POST"))
+def project_import(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
+    project = access.project
     form = ImportForm(request.POST or None, request.FILES or None)
     rejected = None
     if request.method == "POST" and form.is_valid():
@@ -99,10 +96,9 @@ def project_import(request: HttpRequest, project_id: int) -> HttpResponse:
                   {"project": project, "form": form, "rejected": rejected}, status=status)
 
 
-@login_required
-@require_POST
-def project_member_add_view(request: HttpRequest, project_id: int) -> HttpResponse:
-    project = project_get_for_user(request.user, project_id, need=Capability.MANAGE).project
+@project_view(need=Capability.MANAGE, methods=("POST",))
+def project_member_add_view(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
+    project = access.project
     form = MemberForm(request.POST)
     if form.is_valid():
         try:

@@ -53,14 +53,15 @@
     return target.closest("textarea, input[type=text], input:not([type]), select, [contenteditable]");
   }
 
-  function busy() {
-    return document.querySelector("#task .htmx-request, #task[aria-busy=true]") !== null;
-  }
-
   function clickIfPresent(selector) {
     const element = document.querySelector(selector);
-    if (element && !element.disabled) { element.click(); return true; }
-    return false;
+    if (!element || element.disabled) return false;
+    // htmx wires up swapped-in content only after its settle delay; a fast key press
+    // must not fall back to a full-page submit, so make sure the form is processed.
+    const form = element.form || element.closest("form");
+    if (form && window.htmx) window.htmx.process(form);
+    element.click();
+    return true;
   }
 
   function toggleShortcuts() {
@@ -78,7 +79,9 @@
     if (event.key === "Escape" && typingInField(event.target)) { event.target.blur(); return; }
     if (typingInField(event.target)) return;
     if (event.key === "?") { event.preventDefault(); toggleShortcuts(); return; }
-    if (document.getElementById("shortcuts")?.open || busy()) return;
+    // No "request in flight" check: buttons are disabled during requests (hx-disabled-elt)
+    // and a repeated submission is answered from the server's idempotency key anyway.
+    if (document.getElementById("shortcuts")?.open) return;
     const outcome = OUTCOME_KEYS[event.key];
     let handled = false;
     if (outcome) handled = clickIfPresent('#task button[data-outcome="' + outcome + '"]');
