@@ -50,7 +50,7 @@ def test_demo_serves_the_app_with_a_worker_and_stops_on_ctrl_c(tmp_path):
     database = tmp_path / "demo.sqlite3"
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(DEBUG="1", FEEDBACK_VAR_DIR=str(tmp_path / "var"),
+    env.update(DEBUG="1", DJANGO_SETTINGS_MODULE="feedback.settings", FEEDBACK_VAR_DIR=str(tmp_path / "var"),
                DATABASE_URL=f"sqlite:///{database}", PYTHONUNBUFFERED="1")
     log = (tmp_path / "demo.log").open("w+")
     demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--addrport",
@@ -62,7 +62,7 @@ def test_demo_serves_the_app_with_a_worker_and_stops_on_ctrl_c(tmp_path):
         subprocess.run([sys.executable, "-c", "import django; django.setup(); "
                         "from annotations.tasks import worker_heartbeat; "
                         "worker_heartbeat.delay('default')"],
-                       cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "feedback.settings"},
+                       cwd=ROOT, env=env,
                        check=True, timeout=60)
 
         assert wait_for(lambda: sqlite3.connect(database).execute(
@@ -78,4 +78,5 @@ def test_demo_serves_the_app_with_a_worker_and_stops_on_ctrl_c(tmp_path):
         if group_alive(demo.pid):
             os.killpg(demo.pid, signal.SIGKILL)
     assert stopped, f"processes left running after Ctrl-C:\n{output[-3000:]}"
-    assert f"http://127.0.0.1:{port}/" in output and "demo-annotator" in output
+    assert f"http://127.0.0.1:{port}/" in output
+    assert "demo-annotator" in output

@@ -26,10 +26,10 @@ def jsonl(*rows: dict[str, object]) -> bytes:
 
 
 GOOD_CSV = (
-    "external_id,group,source,prompt,content,metadata\n"
-    'a1,g1,model-a,Say hi,"Hello, world",{"lang": "en"}\n'
-    'a2,g1,model-b,Say hi,"Multi\nline answer",\n'
-).encode()
+    b"external_id,group,source,prompt,content,metadata\n"
+    b'a1,g1,model-a,Say hi,"Hello, world",{"lang": "en"}\n'
+    b'a2,g1,model-b,Say hi,"Multi\nline answer",\n'
+)
 
 
 def test_jsonl_import_creates_all_items(project):

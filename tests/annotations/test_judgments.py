@@ -165,7 +165,7 @@ def test_concurrent_identical_submissions_give_one_row(project, items, annotator
             barrier.wait()
             results.append(judgment_submit(assignment=assignment,
                                            answer=JudgmentInput(outcome="left")))
-        except Exception as error:  # noqa: BLE001 - reported below
+        except Exception as error:
             errors.append(error)
         finally:
             connection.close()
