@@ -18,7 +18,7 @@ from feedback.celery import app
 from tests.conftest import REDIS_TEST_URL, service_reachable
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUE = "test-worker"
+QUEUE = f"test-worker-{os.getpid()}"  # concurrent test runs must not share a queue
 
 
 def database_url_for_subprocess() -> str:
