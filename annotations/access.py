@@ -116,3 +116,22 @@ def _as_int(raw: int | str) -> int:
         return int(raw)
     except (TypeError, ValueError):
         raise Http404("Not found") from None
+
+
+# ---------------------------------------------------------------- fine-grained annotation
+
+
+def item_assignment_get_for_rater(user: User, project: Project, key: str) -> Assignment:
+    """The rater's own single-item (fine-grained) assignment in ``project`` with key ``key``."""
+    assignment = assignment_get_for_rater(user, project, key)
+    if assignment.right_item_id is not None:
+        raise Http404("No such task")
+    return assignment
+
+
+def project_item_get_for_user(access: ProjectAccess, item_id: int | str) -> Item:
+    """An item of the project the user already has ``access`` to (404 for any other id)."""
+    item = Item.objects.filter(pk=_as_int(item_id), project=access.project).first()
+    if item is None:
+        raise Http404("No such item")
+    return item
