@@ -4,6 +4,11 @@ Views, API views, exports and admin actions fetch every object a user names thro
 functions. Objects outside the user's projects are reported as missing (404), never as
 forbidden, so ids of other projects leak nothing; a member without the needed capability
 gets 403; a paused or blocked rater gets :class:`RaterNotActive` with the reason.
+
+Besides project roles there are two global ones: administrators (superusers: everything)
+and *managers* (admins, users who may create projects, and leads of any project), who see
+the management area (pools they own or whose projects they lead, invitations they made or
+for projects they lead). Staff status (``is_staff``) gives nothing in the app.
 """
 
 from __future__ import annotations
@@ -12,11 +17,26 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from annotations.models import Assignment, Item, Membership, MembershipStatus, Project, Role
+from annotations.models import (
+    Assignment,
+    Invitation,
+    Item,
+    Membership,
+    MembershipStatus,
+    Notification,
+    PairwiseJudgment,
+    Project,
+    RaterPool,
+    RaterState,
+    RaterStatus,
+    Role,
+)
 
 
 class Capability(StrEnum):
@@ -35,13 +55,31 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 User = AbstractBaseUser | AnonymousUser
 
 
-class RaterNotActive(PermissionDenied):
+class ServingRefused(PermissionDenied):
+    """The rater may not be served a task now; the message says why. With ``redirect_url``
+    the rater is sent there instead of a 403 page (e.g. a crowd study's completion code)."""
+
+    def __init__(self, message: str, *, redirect_url: str | None = None) -> None:
+        super().__init__(message)
+        self.redirect_url = redirect_url
+
+
+class RaterNotActive(ServingRefused):
     """The rater's membership is paused or blocked; the message says why."""
 
     def __init__(self, membership: Membership) -> None:
         reason = f": {membership.status_reason}" if membership.status_reason else ""
         super().__init__(f"Your work on this project is {membership.status}{reason}")
         self.membership = membership
+
+
+class RaterSuspended(ServingRefused):
+    """The rater is paused or blocked on every project (:class:`RaterStatus`)."""
+
+    def __init__(self, rater_status: RaterStatus) -> None:
+        reason = f": {rater_status.reason}" if rater_status.reason else ""
+        super().__init__(f"Your work on all projects is {rater_status.status}{reason}")
+        self.rater_status = rater_status
 
 
 @dataclass(frozen=True)
@@ -78,9 +116,18 @@ def project_get_for_user(user: User, project_id: int | str, *,
     capabilities = ROLE_CAPABILITIES[membership.role]
     if need not in capabilities:
         raise PermissionDenied(f"Your role in this project ({membership.role}) cannot {need}.")
-    if need is Capability.ANNOTATE and membership.status != MembershipStatus.ACTIVE:
-        raise RaterNotActive(membership)
+    if need is Capability.ANNOTATE:
+        rater_check_active(user, membership)
     return ProjectAccess(membership.project, membership, capabilities)
+
+
+def rater_check_active(user: User, membership: Membership | None) -> None:
+    """Raise :class:`ServingRefused` with the reason if ``user`` may not work right now."""
+    if membership is not None and membership.status != MembershipStatus.ACTIVE:
+        raise RaterNotActive(membership)
+    rater_status = RaterStatus.objects.filter(user_id=user.pk).first()
+    if rater_status is not None and rater_status.status != RaterState.ACTIVE:
+        raise RaterSuspended(rater_status)
 
 
 def assignment_get_for_rater(user: User, project: Project, key: str) -> Assignment:
@@ -135,3 +182,105 @@ def project_item_get_for_user(access: ProjectAccess, item_id: int | str) -> Item
     if item is None:
         raise Http404("No such item")
     return item
+
+
+# --- Management: pools, invitations, members, reviews, notices, the admin area -------------
+
+
+def require_admin(user: User) -> None:
+    """Administrators only (the audit log, global rater status)."""
+    if not is_admin(user):
+        raise PermissionDenied("Only administrators can do this.")
+
+
+def is_manager(user: User) -> bool:
+    """Admins, users who may create projects, and leads of any project."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return (is_admin(user) or can_create_projects(user)
+            or Membership.objects.filter(user_id=user.pk, role=Role.LEAD).exists())
+
+
+def require_manager(user: User) -> None:
+    if not is_manager(user):
+        raise PermissionDenied("Only administrators and project leads can do this.")
+
+
+def projects_managed_by(user: User) -> QuerySet[Project]:
+    """Projects where ``user`` has every capability (admins: all projects)."""
+    if is_admin(user):
+        return Project.objects.all()
+    return Project.objects.filter(memberships__user_id=user.pk, memberships__role=Role.LEAD)
+
+
+def pools_visible_to(user: User) -> QuerySet[RaterPool]:
+    """Admins: every pool. Managers: pools they own or attached to projects they lead."""
+    if is_admin(user):
+        return RaterPool.objects.all()
+    if not is_manager(user):
+        return RaterPool.objects.none()
+    led = projects_managed_by(user).values("pk")
+    return RaterPool.objects.filter(Q(created_by_id=user.pk) | Q(attachments__project__in=led)
+                                    ).distinct()
+
+
+def pool_can_manage(user: User, pool: RaterPool) -> bool:
+    return is_admin(user) or (pool.created_by_id == user.pk and can_create_projects(user))
+
+
+def pool_get_for_user(user: User, pool_id: int | str, *, manage: bool = False) -> RaterPool:
+    """A pool ``user`` may see (404 otherwise); ``manage``: may also change it (else 403)."""
+    pool = pools_visible_to(user).filter(pk=_as_int(pool_id)).first()
+    if pool is None:
+        raise Http404("No such pool")
+    if manage and not pool_can_manage(user, pool):
+        raise PermissionDenied("Only the pool's owner and administrators can change it.")
+    return pool
+
+
+def invitations_visible_to(user: User) -> QuerySet[Invitation]:
+    if is_admin(user):
+        return Invitation.objects.all()
+    led = projects_managed_by(user).values("pk")
+    return Invitation.objects.filter(Q(created_by_id=user.pk) | Q(project__in=led))
+
+
+def invitation_get_for_user(user: User, invitation_id: int | str) -> Invitation:
+    invitation = invitations_visible_to(user).filter(pk=_as_int(invitation_id)).first()
+    if invitation is None:
+        raise Http404("No such invitation")
+    return invitation
+
+
+def member_get_in_project(access: ProjectAccess, user_id: int | str) -> Membership:
+    """A member of the project the caller already has access to; others are 404."""
+    membership = (Membership.objects.select_related("user")
+                  .filter(project=access.project, user_id=_as_int(user_id)).first())
+    if membership is None:
+        raise Http404("No such member")
+    return membership
+
+
+def judgment_get_in_project(access: ProjectAccess, judgment_id: int | str) -> PairwiseJudgment:
+    judgment = (PairwiseJudgment.objects.select_related("rater", "left_item", "right_item")
+                .filter(project=access.project, pk=_as_int(judgment_id)).first())
+    if judgment is None:
+        raise Http404("No such judgment")
+    return judgment
+
+
+def notification_get_in_project(access: ProjectAccess, notification_id: int | str
+                                ) -> Notification:
+    notification = Notification.objects.filter(project=access.project,
+                                               pk=_as_int(notification_id)).first()
+    if notification is None:
+        raise Http404("No such notice")
+    return notification
+
+
+def user_get_for_admin(user: User, user_id: int | str) -> AbstractBaseUser:
+    require_admin(user)
+    target = get_user_model().objects.filter(pk=_as_int(user_id)).first()
+    if target is None:
+        raise Http404("No such user")
+    return target

@@ -76,6 +76,9 @@ class Membership(models.Model):
     status = models.CharField(max_length=10, choices=MembershipStatus,
                               default=MembershipStatus.ACTIVE)
     status_reason = models.CharField(max_length=500, blank=True)
+    excluded_from_fits = models.BooleanField(
+        default=False, help_text="Keep this rater's judgments, but leave them out of fits and "
+                                 "exports (annotations.selectors.raters.judgments_for_fit).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
