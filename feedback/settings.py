@@ -188,6 +188,28 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Fits are refitted after this many new judgments (a project may override it).
 FIT_EVERY_N_JUDGMENTS = int(os.environ.get("FIT_EVERY_N_JUDGMENTS", "20"))
+# Fit runs (annotations/services/fits.py, modeling/tasks.py). A run whose task was delivered
+# FIT_MAX_ATTEMPTS times without finishing (worker lost, crash) is marked failed. The
+# reconciler re-sends runs queued for FIT_STALE_QUEUED_SECONDS or running for
+# FIT_STALE_RUNNING_SECONDS. The cross-validated evaluation (about 30 extra fits) runs when
+# the data grew by FIT_EVALUATION_GROWTH (a fraction) since the last evaluated run, and never
+# above FIT_EVALUATION_MAX_DATA judgments. FIT_THREADS (default: all cores) caps the threads
+# of one fit; it is read by the worker (modeling/tasks.py).
+FIT_MAX_ATTEMPTS = int(os.environ.get("FIT_MAX_ATTEMPTS", "3"))
+FIT_STALE_QUEUED_SECONDS = int(os.environ.get("FIT_STALE_QUEUED_SECONDS", "600"))
+FIT_STALE_RUNNING_SECONDS = int(os.environ.get("FIT_STALE_RUNNING_SECONDS", "3600"))
+FIT_RECONCILE_SECONDS = int(os.environ.get("FIT_RECONCILE_SECONDS", "300"))
+FIT_EVALUATION_MAX_DATA = int(os.environ.get("FIT_EVALUATION_MAX_DATA", "200000"))
+FIT_EVALUATION_GROWTH = float(os.environ.get("FIT_EVALUATION_GROWTH", "0.2"))
+# `celery -A feedback beat` sends these (compose.yaml runs it as the `beat` service).
+CELERY_BEAT_SCHEDULE = {
+    "fit-runs-reconcile": {
+        "task": "modeling.tasks.fit_runs_reconcile",
+        "schedule": float(FIT_RECONCILE_SECONDS),
+        "options": {"queue": "default"},  # light: a few queries, no math
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # How long a served task stays reserved for its rater.
 ASSIGNMENT_LEASE_SECONDS = int(os.environ.get("ASSIGNMENT_LEASE_SECONDS", "1800"))
 

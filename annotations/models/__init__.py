@@ -1,4 +1,13 @@
 from annotations.models.audit import AuditEntry
+from annotations.models.fits import (
+    FitKind,
+    FitRun,
+    FitStatus,
+    FitTrigger,
+    ItemScore,
+    RaterScore,
+    SourceScore,
+)
 from annotations.models.gold import GoldQuestion, GoldSettings
 from annotations.models.judgment import Assignment, Outcome, PairwiseJudgment
 from annotations.models.pools import (
@@ -41,6 +50,10 @@ __all__ = [
     "CrowdParticipation",
     "CrowdPlatform",
     "CrowdStudy",
+    "FitKind",
+    "FitRun",
+    "FitStatus",
+    "FitTrigger",
     "GateComparison",
     "GateSignal",
     "GateTrip",
@@ -49,6 +62,7 @@ __all__ = [
     "Invitation",
     "InvitationUse",
     "Item",
+    "ItemScore",
     "JudgmentReview",
     "Membership",
     "MembershipStatus",
@@ -61,11 +75,13 @@ __all__ = [
     "ProjectKind",
     "QualityGate",
     "RaterPool",
+    "RaterScore",
     "RaterState",
     "RaterStatus",
     "RationaleMode",
     "ReviewVerdict",
     "Role",
+    "SourceScore",
     "WorkerHeartbeat",
     "WorkloadCap",
 ]

@@ -23,6 +23,7 @@ from annotations.models import (
 from annotations.models.judgment import AssignmentStatus
 from annotations.selectors.judgments import judgment_last_for_rater
 from annotations.selectors.pairs import pair_next_for_rater
+from annotations.services.fits import fit_trigger_after_judgment
 
 MAX_RATIONALE_CHARS = 10_000
 UNMEASURED_ACTIVE_CAP_SECONDS = 600.0
@@ -83,6 +84,8 @@ def judgment_submit(*, assignment: Assignment, answer: JudgmentInput) -> SubmitR
             judgment = _create_judgment(assignment, answer)
             assignment.status, assignment.closed_at = AssignmentStatus.DONE, timezone.now()
             assignment.save(update_fields=["status", "closed_at"])
+            transaction.on_commit(lambda: fit_trigger_after_judgment(project=project),
+                                  robust=True)
     except IntegrityError:
         # A concurrent identical submission won the race: answer with its result.
         previous = _judgment_for_key(assignment)

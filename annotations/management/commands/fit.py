@@ -1,0 +1,73 @@
+"""``python manage.py fit PROJECT [--kind bradley_terry] [--sync]``: request a fit of the
+project's current data; with ``--sync`` run it here instead of on a worker."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from annotations.models import FitKind, FitRun, FitTrigger, Project
+from annotations.services.fits import fit_run_request
+
+
+class Command(BaseCommand):
+    help = ("Fit a model to a project's data (queued for the modeling worker, or run here "
+            "with --sync). A second request for the same data is a no-op.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("project", help="Project id or slug.")
+        parser.add_argument("--kind", default=FitKind.BRADLEY_TERRY, choices=FitKind.values)
+        parser.add_argument("--sync", action="store_true",
+                            help="Run the fit in this process and wait for it.")
+        parser.add_argument("--alpha", type=float, help="Prior precision (0: plain ML).")
+        parser.add_argument("--ties", choices=["half", "davidson"])
+        parser.add_argument("--bootstrap", type=int, help="Bootstrap replicates (0: none).")
+        parser.add_argument("--no-position-bias", dest="position_bias", action="store_false",
+                            default=None)
+        parser.add_argument("--no-rater-reliability", dest="rater_reliability",
+                            action="store_false", default=None)
+        parser.add_argument("--no-evaluation", dest="evaluation", action="store_false",
+                            default=None)
+        parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
+
+    def handle(self, *args: object, project: str, kind: str, sync: bool,
+               **options: object) -> None:
+        chosen = {name: options[name] for name in ("alpha", "ties", "bootstrap",
+                                                   "position_bias", "rater_reliability",
+                                                   "evaluation", "device")
+                  if options.get(name) is not None}
+        target = _project(project)
+        try:
+            request = fit_run_request(project=target, kind=kind, trigger=FitTrigger.MANUAL,
+                                      options=chosen)
+        except ValidationError as error:
+            raise CommandError(" ".join(error.messages)) from None
+        run = request.run
+        if not request.queued:
+            self.stdout.write(f"run {run.pk} already covers these data (up to judgment "
+                              f"#{run.data_version}): {run.status}")
+            return
+        if sync:
+            from modeling.tasks import fit_run_execute
+
+            fit_run_execute.apply(args=[run.pk])
+            run.refresh_from_db()
+        self.stdout.write(_describe(run))
+        if run.status == "failed":
+            raise CommandError(run.error)
+
+
+def _project(ref: str) -> Project:
+    project = (Project.objects.filter(pk=int(ref)).first() if ref.isdigit()
+               else Project.objects.filter(slug=ref).first())
+    if project is None:
+        raise CommandError(f"No project with id or slug {ref!r}.")
+    return project
+
+
+def _describe(run: FitRun) -> str:
+    if run.status == "queued":
+        return f"run {run.pk} queued for the modeling worker (data up to #{run.data_version})"
+    timing = f" in {run.seconds:.2f} s on {run.device}" if run.seconds is not None else ""
+    return (f"run {run.pk} {run.status}{timing}: {run.n_data or 0} judgments, "
+            f"{run.n_iter or 0} iterations" + (f"\n{run.error}" if run.error else ""))
