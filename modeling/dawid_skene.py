@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -221,12 +222,13 @@ class DawidSkeneResult:
         tasks) is uniform.
     log_likelihood : float
         Marginal log-likelihood log P(labels | priors, confusion) at the returned parameters.
-    objective_trace : (n_iter,) float array
-        The objective after each EM iteration: the marginal log-likelihood, plus the Dirichlet
-        log-prior ``smoothing * sum(log confusion)`` when ``smoothing > 0``. EM never
-        decreases it (up to rounding).
+    objective_trace : float array
+        The objective at each parameter value EM accepted, in order: the marginal
+        log-likelihood, plus the Dirichlet log-prior ``smoothing * sum(log confusion)`` when
+        ``smoothing > 0``. It never decreases (up to rounding); its last entry belongs to the
+        returned parameters.
     n_iter : int
-        Number of EM iterations (E-steps) run.
+        Number of E-steps run, rejected extrapolations included (>= len(objective_trace)).
     converged : bool
         Whether the objective gained less than ``tol`` per label before ``max_iter``.
     smoothing : float
@@ -280,13 +282,16 @@ class DawidSkeneResult:
 def fit_dawid_skene(tasks: np.ndarray, workers: np.ndarray, labels: np.ndarray,
                     n_tasks: int | None = None, n_workers: int | None = None,
                     n_classes: int | None = None, *, max_iter: int = 1000, tol: float = 1e-10,
-                    smoothing: float = 0.0, device: str | torch.device | None = None,
+                    smoothing: float = 0.0, accelerate: bool = True,
+                    device: str | torch.device | None = None,
                     dtype: torch.dtype | None = None) -> DawidSkeneResult:
     """Fit Dawid & Skene's (1979) model by EM: one full confusion matrix per worker.
 
     EM starts from the vote fractions of each task (an M-step on them gives the first
-    parameters), then alternates E- and M-steps. It stops when the marginal log-likelihood
-    (plus the log-prior when smoothing) gains less than ``tol`` per label in one iteration.
+    parameters), then alternates E- and M-steps. After each pair of plain steps a SQUAREM
+    extrapolation (Varadhan & Roland 2008) is tried and kept only if it does not lower the
+    objective, so the objective never decreases. It stops when a plain EM step raises the
+    marginal log-likelihood (plus the log-prior when smoothing) by less than ``tol`` per label.
 
     Parameters
     ----------
@@ -296,122 +301,248 @@ def fit_dawid_skene(tasks: np.ndarray, workers: np.ndarray, labels: np.ndarray,
     n_tasks, n_workers, n_classes : int, optional
         Sizes of the code ranges; default to the largest code plus one.
     max_iter : int
-        Most EM iterations.
+        Most EM iterations (E-steps, extrapolated ones included).
     tol : float
-        Stop when one iteration raises the objective by less than ``tol * len(labels)``.
+        Stop when a plain EM step raises the objective by less than ``tol * len(labels)``.
     smoothing : float
         Dirichlet pseudo-count added to every confusion cell (MAP instead of ML). The
         default 0 matches the published estimates.
+    accelerate : bool
+        Try SQUAREM jumps (default). ``False`` runs plain EM, to the same fixed point.
     device, dtype
         Torch device (``None``/"auto": CUDA when present) and float type (float64 default).
 
     Returns
     -------
     DawidSkeneResult
+
+    Notes
+    -----
+    Maximum likelihood leaves a class that is rarely (or never) used by a worker free in
+    that worker's confusion matrix (a uniform row here, as in crowd-kit); a rare class can
+    then absorb ambiguous tasks. ``smoothing`` tempers it; the published conventions use none.
+
+    References
+    ----------
+    Dawid & Skene (1979), JRSS C 28(1):20-28. R. Varadhan and C. Roland (2008), Simple and
+    globally convergent methods for accelerating the convergence of any EM algorithm,
+    Scandinavian Journal of Statistics 35(2):335-353.
     """
     if max_iter < 1 or tol < 0 or smoothing < 0:
         raise ValueError("need max_iter >= 1, tol >= 0 and smoothing >= 0")
     data = label_codes(tasks, workers, labels, n_tasks, n_workers, n_classes)
     where = resolve_device(device)
     dtype = dtype or default_dtype(where)
-    state = _em(data, max_iter=max_iter, tol=tol, smoothing=smoothing, device=where,
-                dtype=dtype)
-    return _result(data, state, smoothing=smoothing, device=str(where))
+    last, trace, n_iter, converged = _em(data, max_iter=max_iter, tol=tol, smoothing=smoothing,
+                                         accelerate=accelerate, device=where, dtype=dtype)
+    return _result(data, last, trace=trace, n_iter=n_iter, converged=converged,
+                   smoothing=smoothing, device=str(where))
+
+
+Params = tuple["torch.Tensor", "torch.Tensor"]
+"""Class priors (K,) and the answer table (n_workers * K, K): row ``w * K + l``, column ``k``
+holds P(worker w answers l | true class k), the layout both EM steps index directly."""
 
 
 @dataclass(frozen=True, eq=False)
-class _EMState:
-    posteriors: np.ndarray  # labelled tasks only, in task-code order
-    labelled: np.ndarray  # (n_tasks,) bool: the task has at least one label
-    priors: np.ndarray
-    confusion: np.ndarray
+class _Labels:
+    """The labels on the device, as the index tensors both EM steps scatter with.
+
+    ``task`` is the compact task index and ``answer`` the (worker, answer) row of each label;
+    ``task_cells`` / ``answer_cells`` are the same rows expanded to one flat cell per class,
+    because a flat 1-d ``index_add_`` is several times faster than a row-wise one on CPU.
+    ``per_label`` is a (labels, classes) work buffer both steps gather into, reused because
+    allocating it afresh each step costs as much as the gather itself.
+    """
+
+    task: torch.Tensor
+    answer: torch.Tensor
+    task_cells: torch.Tensor
+    answer_cells: torch.Tensor
+    per_label: torch.Tensor
+    n_labelled: int
+    n_workers: int
+    n_classes: int
+    smoothing: float
+
+
+@dataclass(frozen=True, eq=False)
+class _Evaluation:
+    """One application of the EM map: the E-step at ``point`` and the M-step after it."""
+
+    point: Params
+    posteriors: torch.Tensor
     log_likelihood: float
-    trace: list[float]
-    converged: bool
+    objective: float
+    image: Params
 
 
-def _em(data: LabelCodes, *, max_iter: int, tol: float, smoothing: float,
-        device: torch.device, dtype: torch.dtype) -> _EMState:
-    """The EM loop on the tasks that have labels; all tensors live on ``device``."""
+def _em(data: LabelCodes, *, max_iter: int, tol: float, smoothing: float, accelerate: bool,
+        device: torch.device, dtype: torch.dtype) -> tuple[_Evaluation, list[float], int, bool]:
+    """EM from the vote fractions on the tasks that have labels; returns the last accepted
+    evaluation, the objective trace, the number of E-steps and whether it converged."""
     import torch
 
+    labels = _labels_on_device(data, smoothing=smoothing, device=device, dtype=dtype)
+    k = data.n_classes
+    votes = torch.bincount(labels.task * k + labels.answer % k, minlength=labels.n_labelled * k)
+    votes = votes.view(labels.n_labelled, k).to(dtype)
+    start = _m_step(votes / votes.sum(dim=1, keepdim=True), labels)
+    return _iterate(start, labels, max_iter=max_iter, budget=tol * len(data.labels),
+                    accelerate=accelerate)
+
+
+def _labels_on_device(data: LabelCodes, *, smoothing: float, device: torch.device,
+                      dtype: torch.dtype) -> _Labels:
+    """Index tensors in task order (for memory locality), tasks renumbered to those labelled."""
+    import torch
+
+    order = np.argsort(data.tasks, kind="stable")
     present = np.bincount(data.tasks, minlength=data.n_tasks) > 0
-    compact = np.cumsum(present) - 1
-    n_classes = data.n_classes
-    task = torch.as_tensor(compact[data.tasks], device=device)
-    # one row per (worker, answer): the M-step sums posteriors into it, the E-step reads it
-    answer = torch.as_tensor(data.workers * n_classes + data.labels, device=device)
-    posteriors = torch.zeros(int(present.sum()), n_classes, dtype=dtype, device=device)
-    posteriors.index_put_((task, torch.as_tensor(data.labels, device=device)),
-                          torch.ones((), dtype=dtype, device=device), accumulate=True)
-    posteriors /= posteriors.sum(dim=1, keepdim=True)
-    budget = tol * len(data.labels)
-    trace: list[float] = []
-    converged = False
-    for _ in range(max_iter):
-        priors, confusion = _m_step(posteriors, task, answer, data.n_workers, smoothing)
-        posteriors, log_likelihood = _e_step(priors, confusion, task, answer,
-                                             n_labelled=posteriors.shape[0])
-        objective = log_likelihood
-        if smoothing > 0:
-            objective += smoothing * float(torch.log(confusion).sum())
-        trace.append(objective)
-        if len(trace) > 1 and trace[-1] - trace[-2] < budget:
-            converged = True
-            break
-    return _EMState(posteriors=posteriors.cpu().numpy(), labelled=present,
-                    priors=priors.cpu().numpy(), confusion=confusion.cpu().numpy(),
-                    log_likelihood=log_likelihood, trace=trace, converged=converged)
+    task = (np.cumsum(present) - 1)[data.tasks[order]]
+    answer = data.workers[order] * data.n_classes + data.labels[order]
+    k = data.n_classes
+    small = max(int(present.sum()), data.n_workers * k) * k < 2**31
+    index_type = np.int32 if small else np.int64
+    classes = np.arange(k, dtype=index_type)
+
+    def cells(rows: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor((rows.astype(index_type)[:, None] * k + classes).ravel(),
+                               device=device)
+
+    return _Labels(task=torch.as_tensor(task, device=device),
+                   answer=torch.as_tensor(answer, device=device), task_cells=cells(task),
+                   answer_cells=cells(answer),
+                   per_label=torch.empty(len(task), k, dtype=dtype, device=device),
+                   n_labelled=int(present.sum()),
+                   n_workers=data.n_workers, n_classes=k, smoothing=smoothing)
 
 
-def _m_step(posteriors: torch.Tensor, task: torch.Tensor, answer: torch.Tensor,
-            n_workers: int, smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class priors and confusion matrices ``[worker, true, answer]`` maximising the EM bound."""
+def _iterate(start: Params, labels: _Labels, *, max_iter: int, budget: float,
+             accelerate: bool) -> tuple[_Evaluation, list[float], int, bool]:
+    """Plain EM steps, each followed (when accelerating) by a SQUAREM jump.
+
+    Convergence is judged on a plain EM step: it gains less than ``budget``. Every
+    evaluation kept in the trace has an objective at least that of the one before.
+    """
+    here = _evaluate(start, labels)
+    trace, used, step_max = [here.objective], 1, 1.0
+    while used < max_iter:
+        there = _evaluate(here.image, labels)
+        trace.append(there.objective)
+        used += 1
+        if there.objective - here.objective < budget:
+            return there, trace, used, True
+        if accelerate and used + 2 <= max_iter:
+            jump, spent, step_max = _squarem_jump(here.point, there, labels, step_max)
+            used += spent
+            trace.append(jump.objective)
+            here = jump
+        else:
+            here = there
+    return here, trace, used, False
+
+
+def _squarem_jump(origin: Params, there: _Evaluation, labels: _Labels,
+                  step_max: float) -> tuple[_Evaluation, int, float]:
+    """Extrapolate two EM steps origin -> there.point -> there.image (SQUAREM, scheme S3 of
+    Varadhan & Roland 2008) with their adaptive cap on the step length.
+
+    A jump that would lower the objective is replaced by the plain second EM step
+    ``there.image``, which cannot; returns the evaluation kept, the evaluations spent and
+    the new cap (times 4 after a full-length success, divided by 4 after a failure).
+    """
+    first = [after - before for after, before in zip(there.point, origin, strict=True)]
+    second = [image - 2 * after + before
+              for image, after, before in zip(there.image, there.point, origin, strict=True)]
+    first_norm = sum(float((part * part).sum()) for part in first)
+    second_norm = sum(float((part * part).sum()) for part in second)
+    ratio = math.sqrt(first_norm / second_norm) if second_norm > 0 else 1.0
+    step = min(max(ratio, 1.0), step_max)
+    if step > 1.0:
+        jump = _evaluate(_project(tuple(
+            before + 2 * step * delta + step**2 * curve
+            for before, delta, curve in zip(origin, first, second, strict=True))), labels)
+        if jump.objective >= there.objective:
+            return jump, 1, step_max * 4 if step == step_max else step_max
+        return _evaluate(there.image, labels), 2, max(1.0, step_max / 4)
+    return _evaluate(there.image, labels), 1, step_max * 4 if step == step_max else step_max
+
+
+def _project(point: Params) -> Params:
+    """Clip an extrapolated point back onto the probability simplices."""
+    priors, table = (part.clamp_min(0) for part in point)
+    n_classes = priors.shape[0]
+    by_worker = table.view(-1, n_classes, n_classes)
+    by_worker = by_worker / by_worker.sum(dim=1, keepdim=True)
+    return priors / priors.sum(), by_worker.view(-1, n_classes)
+
+
+def _evaluate(point: Params, labels: _Labels) -> _Evaluation:
     import torch
 
-    n_classes = posteriors.shape[1]
-    counts = torch.zeros(n_workers * n_classes, n_classes, dtype=posteriors.dtype,
+    posteriors, log_likelihood = _e_step(point, labels)
+    objective = log_likelihood
+    if labels.smoothing > 0:  # EM then maximises the posterior: add the Dirichlet log-prior
+        objective += labels.smoothing * float(torch.log(point[1]).sum())
+    return _Evaluation(point=point, posteriors=posteriors, log_likelihood=log_likelihood,
+                       objective=objective, image=_m_step(posteriors, labels))
+
+
+def _m_step(posteriors: torch.Tensor, labels: _Labels) -> Params:
+    """Class priors and answer table maximising the EM bound (Dawid & Skene, eq. 2.3-2.4)."""
+    import torch
+
+    k = labels.n_classes
+    counts = torch.zeros(labels.n_workers * k, k, dtype=posteriors.dtype,
                          device=posteriors.device)
-    counts.index_add_(0, answer, posteriors[task])
-    counts = counts.view(n_workers, n_classes, n_classes).transpose(1, 2) + smoothing
-    totals = counts.sum(dim=2, keepdim=True)
-    confusion = torch.where(totals > 0, counts / totals.clamp_min(1e-300), 1.0 / n_classes)
-    return posteriors.mean(dim=0), confusion
+    torch.index_select(posteriors, 0, labels.task, out=labels.per_label)
+    counts.view(-1).index_add_(0, labels.answer_cells, labels.per_label.view(-1))
+    counts = counts.view(labels.n_workers, k, k) + labels.smoothing
+    totals = counts.sum(dim=1, keepdim=True)  # per worker and true class
+    table = torch.where(totals > 0, counts / totals.clamp_min(1e-300), 1.0 / k)
+    return posteriors.mean(dim=0), table.view(-1, k)
 
 
-def _e_step(priors: torch.Tensor, confusion: torch.Tensor, task: torch.Tensor,
-            answer: torch.Tensor, *, n_labelled: int) -> tuple[torch.Tensor, float]:
+def _e_step(point: Params, labels: _Labels) -> tuple[torch.Tensor, float]:
     """Posteriors of the labelled tasks and the marginal log-likelihood of all labels."""
     import torch
 
-    n_classes = priors.shape[0]
-    # log P(answer | true) as rows (worker, answer) x columns true class; log 0 = -inf is fine:
-    # some class always keeps a finite score (the ones the previous posterior supported)
-    log_answer = torch.log(confusion).transpose(1, 2).reshape(-1, n_classes)
-    scores = torch.log(priors).expand(n_labelled, n_classes).clone()
-    scores.index_add_(0, task, log_answer[answer])
-    evidence = torch.logsumexp(scores, dim=1, keepdim=True)
-    return torch.exp(scores - evidence), float(evidence.sum())
+    priors, table = point
+    # log 0 = -inf is fine: the classes the previous posteriors supported stay finite
+    scores = torch.log(priors).expand(labels.n_labelled, labels.n_classes).clone()
+    torch.index_select(torch.log(table), 0, labels.answer, out=labels.per_label)
+    scores.view(-1).index_add_(0, labels.task_cells, labels.per_label.view(-1))
+    top = scores.amax(dim=1, keepdim=True)
+    joint = scores.sub_(top).exp_()  # P(labels, class) / exp(top), in place
+    total = joint.sum(dim=1, keepdim=True)
+    log_likelihood = float((total.log() + top).sum())
+    return joint.div_(total), log_likelihood
 
 
-def _result(data: LabelCodes, state: _EMState, *, smoothing: float,
-            device: str) -> DawidSkeneResult:
-    posteriors = np.broadcast_to(state.priors, (data.n_tasks, data.n_classes)).copy()
-    posteriors[state.labelled] = state.posteriors
+def _result(data: LabelCodes, last: _Evaluation, *, trace: list[float], n_iter: int,
+            converged: bool, smoothing: float, device: str) -> DawidSkeneResult:
+    """Move the last accepted evaluation to numpy, indexed by the caller's codes."""
+    priors, table = (part.cpu().numpy() for part in last.point)
+    labelled = np.bincount(data.tasks, minlength=data.n_tasks) > 0
+    posteriors = np.broadcast_to(priors, (data.n_tasks, data.n_classes)).copy()
+    posteriors[labelled] = last.posteriors.cpu().numpy()
     n_labels = np.bincount(data.workers, minlength=data.n_workers)
     right = np.bincount(data.workers, weights=posteriors[data.tasks, data.labels],
                         minlength=data.n_workers)
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = right / n_labels
-    agreement = worker_agreement(data.tasks, data.workers, data.labels,
-                                 np.where(state.labelled, posteriors.argmax(axis=1), ABSTAIN),
-                                 data.n_workers)
+    consensus = np.where(labelled, posteriors.argmax(axis=1), ABSTAIN)
+    confusion = table.reshape(data.n_workers, data.n_classes, data.n_classes).transpose(0, 2, 1)
     return DawidSkeneResult(
-        posteriors=_read_only(posteriors), priors=_read_only(state.priors),
-        confusion=_read_only(state.confusion), log_likelihood=state.log_likelihood,
-        objective_trace=_read_only(np.asarray(state.trace)), n_iter=len(state.trace),
-        converged=state.converged, smoothing=smoothing, worker_n_labels=_read_only(n_labels),
-        worker_accuracy=_read_only(accuracy), worker_agreement=agreement, device=device)
+        posteriors=_read_only(posteriors), priors=_read_only(priors),
+        confusion=_read_only(np.ascontiguousarray(confusion)),
+        log_likelihood=last.log_likelihood, objective_trace=_read_only(np.asarray(trace)),
+        n_iter=n_iter, converged=converged, smoothing=smoothing,
+        worker_n_labels=_read_only(n_labels), worker_accuracy=_read_only(accuracy),
+        worker_agreement=worker_agreement(data.tasks, data.workers, data.labels, consensus,
+                                          data.n_workers),
+        device=device)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
