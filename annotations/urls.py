@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations.views import annotate, projects, system
+from annotations.views import annotate, fine_grained, projects, system
 
 urlpatterns = [
     path("projects/", projects.project_list, name="project-list"),
@@ -17,4 +17,14 @@ urlpatterns = [
     path("projects/<int:project_id>/annotate/undo/", annotate.annotate_undo,
          name="annotate-undo"),
     path("health/", system.health, name="health"),
+]
+
+# Fine-grained annotation (spans, ratings) and its results.
+urlpatterns += [
+    path("projects/<int:project_id>/fine/", fine_grained.fine_annotate, name="fine-annotate"),
+    path("projects/<int:project_id>/fine/submit/", fine_grained.fine_submit,
+         name="fine-submit"),
+    path("projects/<int:project_id>/fine/draft/", fine_grained.fine_draft, name="fine-draft"),
+    path("projects/<int:project_id>/fine/settings/", fine_grained.fine_settings,
+         name="fine-settings"),
 ]

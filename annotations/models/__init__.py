@@ -1,4 +1,13 @@
 from annotations.models.audit import AuditEntry
+from annotations.models.fine_grained import (
+    Annotation,
+    AnnotationDraft,
+    FineGrainedConfig,
+    Rating,
+    RatingAttribute,
+    Span,
+    SpanCategory,
+)
 from annotations.models.fits import (
     FitKind,
     FitRun,
@@ -44,12 +53,15 @@ from annotations.models.reviews import JudgmentReview, ReviewVerdict
 from annotations.models.system import WorkerHeartbeat
 
 __all__ = [
+    "Annotation",
+    "AnnotationDraft",
     "Assignment",
     "AuditEntry",
     "CrowdIdentity",
     "CrowdParticipation",
     "CrowdPlatform",
     "CrowdStudy",
+    "FineGrainedConfig",
     "FitKind",
     "FitRun",
     "FitStatus",
@@ -78,10 +90,14 @@ __all__ = [
     "RaterScore",
     "RaterState",
     "RaterStatus",
+    "Rating",
+    "RatingAttribute",
     "RationaleMode",
     "ReviewVerdict",
     "Role",
     "SourceScore",
+    "Span",
+    "SpanCategory",
     "WorkerHeartbeat",
     "WorkloadCap",
 ]

@@ -1,0 +1,277 @@
+"""Serving items for fine-grained annotation, saving drafts and recording submissions once.
+
+An item task is an :class:`Assignment` with ``left_item`` set and ``right_item`` NULL (the
+pairwise code ignores those rows), leased like a pair. The submission is validated as a
+whole against the project's configuration; then the annotation, its ratings and spans are
+written, the lease is closed and the rater's draft of the item is deleted, all in one
+transaction under the assignment's key, so a retried POST stores nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotations.models import (
+    Annotation,
+    AnnotationDraft,
+    Assignment,
+    Membership,
+    Project,
+    Rating,
+    RationaleMode,
+    Span,
+)
+from annotations.models.judgment import AssignmentStatus
+from annotations.selectors.fine_grained import (
+    FineGrainedTask,
+    fine_grained_task,
+    item_next_for_rater,
+)
+
+MAX_SPANS = 500
+MAX_NOTE_CHARS = 2_000
+MAX_RATIONALE_CHARS = 10_000
+MAX_DRAFT_BYTES = 200_000
+UNMEASURED_ACTIVE_CAP_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class SpanInput:
+    start: int
+    end: int
+    category: int  # SpanCategory id
+    severity: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AnnotationInput:
+    """What the rater answered, as parsed from the form (or an API call)."""
+
+    ratings: dict[int, int] = field(default_factory=dict)  # RatingAttribute id -> value
+    spans: tuple[SpanInput, ...] = ()
+    overall: int | None = None
+    missing: bool = False
+    missing_note: str = ""
+    rationale: str = ""
+    skipped: bool = False
+    active_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class AnnotationResult:
+    annotation: Annotation
+    created: bool  # False when this repeated an earlier submission
+
+
+def item_assignment_for_rater(*, project: Project, rater: AbstractBaseUser) -> Assignment | None:
+    """The rater's open item task (renewing its lease), or a newly chosen one; ``None`` when
+    every item has been annotated by this rater."""
+    now = timezone.now()
+    with transaction.atomic():
+        # One rater's concurrent requests (two tabs) queue here and share one assignment.
+        Membership.objects.select_for_update().filter(project=project, user=rater).first()
+        assignment = _open_item_assignment(project, rater)
+        if assignment is not None:
+            if assignment.expires_at <= now:
+                assignment.expires_at = _lease_end(now)
+                assignment.save(update_fields=["expires_at"])
+            return assignment
+        choice = item_next_for_rater(project=project, rater=rater, now=now)
+        if choice is None:
+            return None
+        return Assignment.objects.create(
+            project=project, rater=rater, left_item_id=choice.item_id, right_item=None,
+            selection_strategy=choice.strategy, selection_probability=choice.probability,
+            expires_at=_lease_end(now))
+
+
+def annotation_submit(*, assignment: Assignment, answer: AnnotationInput) -> AnnotationResult:
+    """Record the rater's annotation of the assigned item once; a repeat returns the first."""
+    previous = _annotation_for_key(assignment)
+    if previous is not None:
+        return AnnotationResult(previous, created=False)
+    if assignment.status == AssignmentStatus.RELEASED:
+        raise ValidationError("This task was withdrawn from you; it has not been recorded.")
+    task = fine_grained_task(assignment.project)
+    _validate(task, assignment, answer)
+    try:
+        with transaction.atomic():
+            annotation = _create_annotation(assignment, answer)
+            assignment.status, assignment.closed_at = AssignmentStatus.DONE, timezone.now()
+            assignment.save(update_fields=["status", "closed_at"])
+            AnnotationDraft.objects.filter(rater_id=assignment.rater_id,
+                                           item_id=assignment.left_item_id).delete()
+    except IntegrityError:
+        previous = _annotation_for_key(assignment)
+        if previous is None:
+            raise ValidationError("You have already annotated this item.") from None
+        return AnnotationResult(previous, created=False)
+    return AnnotationResult(annotation, created=True)
+
+
+def annotation_draft_save(*, assignment: Assignment, data: dict[str, object]
+                          ) -> AnnotationDraft | None:
+    """Keep the rater's work in progress on the assigned item. A draft arriving after the
+    task was submitted (a late autosave) is dropped: ``None``."""
+    if len(repr(data)) > MAX_DRAFT_BYTES:
+        raise ValidationError(f"The draft is too large (over {MAX_DRAFT_BYTES:,} bytes).")
+    with transaction.atomic():
+        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
+        if locked.status != AssignmentStatus.OPEN:
+            return None
+        draft, _created = AnnotationDraft.objects.update_or_create(
+            rater_id=locked.rater_id, item_id=locked.left_item_id, defaults={"data": data})
+    return draft
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def _validate(task: FineGrainedTask, assignment: Assignment, answer: AnnotationInput) -> None:
+    if assignment.right_item_id is not None:
+        raise ValidationError("This is not a fine-grained task.")
+    if not task.configured:
+        raise ValidationError("This project's fine-grained task is not configured yet.")
+    errors: dict[str, list[str]] = {}
+    checks = [("rationale", _rationale_problems(task, answer))]
+    if not answer.skipped:
+        checks += [("spans", _span_problems(task, assignment.left_item.content, answer.spans)),
+                   ("ratings", _rating_problems(task, answer.ratings)),
+                   ("overall", _overall_problems(task, answer.overall)),
+                   ("missing", _missing_problems(task, answer))]
+    for name, problems in checks:
+        if problems:
+            errors[name] = problems
+    if errors:
+        raise ValidationError(errors)
+
+
+def _span_problems(task: FineGrainedTask, text: str, spans: tuple[SpanInput, ...]) -> list[str]:
+    if len(spans) > MAX_SPANS:
+        return [f"At most {MAX_SPANS} spans per item."]
+    categories = {category.pk: category for category in task.categories}
+    problems = []
+    for number, span in enumerate(spans, start=1):
+        where = f"Span {number} (characters {span.start}-{span.end})"
+        category = categories.get(span.category)
+        if not 0 <= span.start < span.end <= len(text):
+            problems.append(f"{where} is outside the text, which has {len(text)} characters "
+                            f"(a span needs 0 <= start < end <= {len(text)}).")
+        if category is None:
+            problems.append(f"{where} has an unknown category ({span.category}).")
+        elif category.severities and span.severity not in category.severities:
+            problems.append(f"{where}: choose a severity of “{category.name}”: "
+                            f"{', '.join(category.severities)} (got {span.severity!r}).")
+        elif not category.severities and span.severity:
+            problems.append(f"{where}: “{category.name}” has no severity levels.")
+        if len(span.note) > MAX_NOTE_CHARS:
+            problems.append(f"{where}: notes are at most {MAX_NOTE_CHARS:,} characters.")
+    return problems
+
+
+def _rating_problems(task: FineGrainedTask, ratings: dict[int, int]) -> list[str]:
+    attributes = {attribute.pk: attribute for attribute in task.attributes}
+    problems = [f"Unknown rating attribute ({key})." for key in ratings if key not in attributes]
+    for attribute in task.attributes:
+        value = ratings.get(attribute.pk)
+        scale = f"{attribute.scale_low} to {attribute.scale_high}"
+        if value is None:
+            problems.append(f"Rate “{attribute.name}” ({scale}).")
+        elif not attribute.scale_low <= value <= attribute.scale_high:
+            problems.append(f"“{attribute.name}” must be between {scale}, not {value}.")
+    return problems
+
+
+def _overall_problems(task: FineGrainedTask, overall: int | None) -> list[str]:
+    config = task.config
+    if not task.has_overall:
+        return [] if overall is None else ["This project has no overall rating."]
+    scale = f"{config.overall_low} to {config.overall_high}"
+    if overall is None:
+        return [f"Give an overall rating ({scale})."]
+    if not config.overall_low <= overall <= config.overall_high:
+        return [f"The overall rating must be between {scale}, not {overall}."]
+    return []
+
+
+def _missing_problems(task: FineGrainedTask, answer: AnnotationInput) -> list[str]:
+    if not task.config.missing_flag:
+        return ["This project has no “something is missing” flag."] \
+            if answer.missing or answer.missing_note.strip() else []
+    if answer.missing and not answer.missing_note.strip():
+        return ["Say what is missing (a short note)."]
+    if not answer.missing and answer.missing_note.strip():
+        return ["A note about something missing needs the “something is missing” flag."]
+    if len(answer.missing_note) > MAX_NOTE_CHARS:
+        return [f"The note is at most {MAX_NOTE_CHARS:,} characters."]
+    return []
+
+
+def _rationale_problems(task: FineGrainedTask, answer: AnnotationInput) -> list[str]:
+    mode = task.config.rationale
+    if len(answer.rationale) > MAX_RATIONALE_CHARS:
+        return [f"The rationale is limited to {MAX_RATIONALE_CHARS:,} characters."]
+    if mode == RationaleMode.REQUIRED and not answer.skipped and not answer.rationale.strip():
+        return ["A rationale is required: explain your ratings before submitting."]
+    if mode == RationaleMode.OFF and answer.rationale.strip():
+        return ["This project does not collect rationales."]
+    return []
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def _create_annotation(assignment: Assignment, answer: AnnotationInput) -> Annotation:
+    annotation = Annotation.objects.create(
+        project_id=assignment.project_id, rater_id=assignment.rater_id,
+        item_id=assignment.left_item_id, assignment=assignment, skipped=answer.skipped,
+        overall_rating=None if answer.skipped else answer.overall,
+        missing=answer.missing and not answer.skipped,
+        missing_note="" if answer.skipped else answer.missing_note.strip(),
+        rationale=answer.rationale.strip(),
+        active_seconds=_active_seconds(assignment, answer.active_seconds),
+        guideline_version=assignment.project.guideline_version,
+        selection_strategy=assignment.selection_strategy,
+        selection_probability=assignment.selection_probability,
+        idempotency_key=assignment.key)
+    if not answer.skipped:
+        Rating.objects.bulk_create(
+            Rating(annotation=annotation, attribute_id=attribute_id, value=value)
+            for attribute_id, value in answer.ratings.items())
+        Span.objects.bulk_create(
+            Span(annotation=annotation, category_id=span.category, start=span.start,
+                 end=span.end, severity=span.severity, note=span.note.strip())
+            for span in answer.spans)
+    return annotation
+
+
+def _active_seconds(assignment: Assignment, reported: float | None) -> float:
+    """The client's measure of active time, never more than the time since serving."""
+    elapsed = max((timezone.now() - assignment.created_at).total_seconds(), 0.0)
+    if reported is None:
+        return min(elapsed, UNMEASURED_ACTIVE_CAP_SECONDS)
+    return min(max(reported, 0.0), elapsed)
+
+
+def _annotation_for_key(assignment: Assignment) -> Annotation | None:
+    return Annotation.objects.filter(rater_id=assignment.rater_id,
+                                     idempotency_key=assignment.key).first()
+
+
+def _open_item_assignment(project: Project, rater: AbstractBaseUser) -> Assignment | None:
+    return (Assignment.objects.select_related("left_item")
+            .filter(project=project, rater=rater, status=AssignmentStatus.OPEN,
+                    right_item__isnull=True)
+            .order_by("-id").first())
+
+
+def _lease_end(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.ASSIGNMENT_LEASE_SECONDS)
