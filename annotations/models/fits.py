@@ -1,8 +1,11 @@
 """Model fits as recorded runs, and the results that belong to each run.
 
 A :class:`FitRun` is one fit of one model ``kind`` to a project's data as of
-``data_version`` (the highest id of the rows that kind reads: judgments for Bradley-Terry).
-(project, kind, data_version) is unique, so asking twice for the same fit is a no-op. The
+``data_version`` (the highest id of the rows that kind reads: judgments for Bradley-Terry)
+and ``data_digest`` (count and id sum of the usable rows up to it, which changes when a
+judgment is undone, a review rejects one or a rater is excluded from fits, none of which
+adds an id). (project, kind, data_version, data_digest) is unique, so asking twice for the
+same fit is a no-op. The
 results (item, source and rater scores) are written together with the flip to
 ``succeeded`` in one transaction; readers take the latest succeeded run of a kind, so they
 never see a half-written run and the previous results stay visible until a newer run lands.
@@ -54,6 +57,10 @@ class FitRun(models.Model):
     data_version = models.BigIntegerField(
         help_text="The highest id of the rows this kind reads (judgments for Bradley-Terry) "
                   "when the run was requested; the fit reads rows up to it.")
+    data_digest = models.CharField(
+        max_length=64, default="", blank=True,
+        help_text="Count and id sum of the usable rows up to data_version (undone, rejected "
+                  "and excluded rows change it without a new id).")
     n_data = models.PositiveIntegerField(
         null=True, blank=True, help_text="Rows the fit used (e.g. judgments, skips excluded).")
     status = models.CharField(max_length=12, choices=FitStatus, default=FitStatus.QUEUED)
@@ -81,7 +88,7 @@ class FitRun(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["project", "kind", "data_version"],
+            models.UniqueConstraint(fields=["project", "kind", "data_version", "data_digest"],
                                     name="fitrun_unique_data_version"),
         ]
         indexes = [

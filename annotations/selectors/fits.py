@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from annotations.models import (
@@ -26,10 +26,12 @@ from annotations.models import (
     FitRun,
     FitStatus,
     Item,
+    Membership,
     Outcome,
     PairwiseJudgment,
     Project,
     RaterScore,
+    ReviewVerdict,
 )
 from annotations.models.fits import ACTIVE_FIT_STATUSES
 
@@ -110,7 +112,13 @@ def bradley_terry_options(given: Mapping[str, Any]) -> dict[str, Any]:
     return options
 
 
-LIVE_JUDGMENT = Q(undone_at__isnull=True) & ~Q(outcome=Outcome.SKIP)
+# Judgments a fit uses: not undone, not skipped, not rejected by a reviewer, and not by a
+# rater the lead excluded from fits (their judgments are kept, just not used).
+_EXCLUDED_RATER = Membership.objects.filter(project_id=OuterRef("project_id"),
+                                            user_id=OuterRef("rater_id"),
+                                            excluded_from_fits=True)
+LIVE_JUDGMENT = (Q(undone_at__isnull=True) & ~Q(outcome=Outcome.SKIP)
+                 & ~Q(review__verdict=ReviewVerdict.REJECTED) & ~Exists(_EXCLUDED_RATER))
 
 fit_kind_register(FitKindSpec(
     kind=FitKind.BRADLEY_TERRY, data_model=PairwiseJudgment, usable=LIVE_JUDGMENT,
@@ -137,10 +145,20 @@ def fit_data_count(*, project: Project, kind: str, after: int = 0,
     return rows.count()
 
 
+def fit_data_digest(*, project: Project, kind: str, up_to: int) -> str:
+    """Count and id sum of the usable rows up to ``up_to``: it changes when rows stop (or
+    start) counting without a new id, e.g. an undo, a rejection or an excluded rater."""
+    spec = fit_kind_spec(kind)
+    rows = spec.data_model._default_manager.filter(spec.usable, project=project,
+                                                   id__lte=up_to)
+    totals = rows.aggregate(n=Count("id"), ids=Sum("id"))
+    return f"{totals['n']}:{totals['ids'] or 0}"
+
+
 def fit_run_current(*, project: Project, kind: str) -> FitRun | None:
     """The run whose results are shown: the succeeded run on the newest data."""
     return (FitRun.objects.filter(project=project, kind=kind, status=FitStatus.SUCCEEDED)
-            .order_by("-data_version", "-finished_at").first())
+            .order_by("-data_version", "-id").first())
 
 
 def fit_run_last_evaluated(*, project: Project, kind: str) -> FitRun | None:
@@ -234,7 +252,7 @@ class PairwiseData:
     rater: list[int] = field(default_factory=list)  # user ids
     # item id: (external id, group, source), for every item of the project
     items: dict[int, tuple[str, str, str]] = field(default_factory=dict)
-    skipped: int = 0  # skips and undone judgments up to the version (not data)
+    skipped: int = 0  # skipped, undone, rejected or excluded judgments up to the version
 
 
 OUTCOME_CODE = {Outcome.LEFT: 1, Outcome.RIGHT: -1, Outcome.TIE: 0, Outcome.BOTH_BAD: 0}

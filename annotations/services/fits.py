@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotations.models import (
@@ -33,6 +34,7 @@ from annotations.models.fits import ACTIVE_FIT_STATUSES, FINISHED_FIT_STATUSES
 from annotations.selectors.fits import (
     FIT_KINDS,
     fit_data_count,
+    fit_data_digest,
     fit_data_version,
     fit_kind_spec,
     fit_run_latest_version,
@@ -72,20 +74,20 @@ def fit_run_request(*, project: Project, kind: str, trigger: str,
                     options: Mapping[str, Any] | None = None) -> FitRequest:
     """Queue a fit of ``kind`` on the project's data as of now.
 
-    A run for the same data version is reused (nothing is queued), except that a manual
-    request re-queues a *failed* run. ``ValidationError`` when there is nothing to fit or an
-    option is bad; nothing is written then.
+    A run for the same data (version and digest) is reused and nothing is queued, except
+    that a manual request re-queues a *failed* run. ``ValidationError`` when there is
+    nothing to fit or an option is bad; nothing is written then.
     """
     spec = _spec_or_error(kind)
     checked = _checked_options(spec, options or {})
     version = fit_data_version(project=project, kind=kind)
-    if not spec.applies_to(project) or fit_data_count(project=project, kind=kind,
-                                                      up_to=version) == 0:
-        raise ValidationError(f"Nothing to fit yet: this project has no {spec.noun} "
-                              "(skipped and undone ones do not count).")
+    digest = fit_data_digest(project=project, kind=kind, up_to=version)
+    if not spec.applies_to(project) or digest.startswith("0:"):
+        raise ValidationError(f"Nothing to fit yet: this project has no {spec.noun} (skipped, "
+                              "undone, rejected and excluded ones do not count).")
     with transaction.atomic():
         run, created = FitRun.objects.get_or_create(
-            project=project, kind=kind, data_version=version,
+            project=project, kind=kind, data_version=version, data_digest=digest,
             defaults={"options": checked, "trigger": trigger, "requested_by": requested_by,
                       "enqueued_at": timezone.now()})
         if not created and not _requeue_failed(run, trigger):
@@ -224,8 +226,9 @@ def _requeue_failed(run: FitRun, trigger: str) -> bool:
 
 
 def _has_newer_run(run: FitRun) -> bool:
-    return (FitRun.objects.filter(project_id=run.project_id, kind=run.kind,
-                                  data_version__gt=run.data_version)
+    newer = Q(data_version__gt=run.data_version) | Q(data_version=run.data_version,
+                                                     pk__gt=run.pk)
+    return (FitRun.objects.filter(newer, project_id=run.project_id, kind=run.kind)
             .exclude(status__in=(FitStatus.FAILED, FitStatus.SUPERSEDED)).exists())
 
 

@@ -20,10 +20,13 @@ from annotations.models import (
     FitStatus,
     FitTrigger,
     ItemScore,
+    JudgmentReview,
     Outcome,
     PairwiseJudgment,
     Project,
     RaterScore,
+    ReviewVerdict,
+    Role,
     SourceScore,
 )
 from annotations.selectors.fits import fit_run_current, rater_scores_current
@@ -37,7 +40,7 @@ from annotations.services.judgments import JudgmentInput, assignment_for_rater, 
 from modeling import tasks
 from modeling.tasks import fit_run_execute
 from tests.annotations.helpers import table_counts
-from tests.factories import ItemFactory, ProjectFactory, UserFactory
+from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 
 BT = "bradley_terry"
 STRENGTH = {"model-a": 1.2, "model-b": 0.4, "model-c": -0.4, "model-d": -1.2}
@@ -402,6 +405,27 @@ def test_undone_judgments_are_not_data(judged):
     PairwiseJudgment.objects.filter(pk__in=PairwiseJudgment.objects.order_by("id")
                                     .values("id")[:40]).update(undone_at=timezone.now())
     assert run_fit(project).n_data == 200
+
+
+def test_excluded_raters_and_rejected_judgments_are_left_out_and_refit_the_same_version(
+        judged):
+    project, _ = judged
+    first = run_fit(project)
+    excluded = PairwiseJudgment.objects.order_by("id").first().rater
+    MembershipFactory(project=project, user=excluded, role=Role.ANNOTATOR,
+                      excluded_from_fits=True)
+    second = run_fit(project)
+    assert second.pk != first.pk
+    assert second.data_version == first.data_version
+    assert second.n_data == 160
+    assert not RaterScore.objects.filter(run=second, rater=excluded).exists()
+    rejected = PairwiseJudgment.objects.exclude(rater=excluded).first()
+    JudgmentReview.objects.create(judgment=rejected, reviewer=UserFactory(username="reviewer"),
+                                  verdict=ReviewVerdict.REJECTED)
+    third = run_fit(project)
+    assert third.n_data == 159
+    assert fit_run_current(project=project, kind=BT) == third
+    assert not fit_run_request(project=project, kind=BT, trigger=FitTrigger.MANUAL).queued
 
 
 def test_rater_scores_for_other_features(judged):
