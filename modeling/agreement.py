@@ -279,8 +279,12 @@ def _nanmean(array: np.ndarray) -> np.ndarray:
 
 
 def _spans_array(spans: Sequence[Sequence[int]] | np.ndarray) -> np.ndarray:
-    array = np.asarray(spans, dtype=np.int64).reshape(-1, 3) if len(spans) else \
-        np.zeros((0, 3), dtype=np.int64)
+    try:
+        array = np.asarray(spans, dtype=np.int64)
+    except (TypeError, ValueError):
+        raise ValueError("spans must be (start, end, category) triples of integers") from None
+    if array.size == 0:
+        return np.zeros((0, 3), dtype=np.int64)
     if array.ndim != 2 or array.shape[1] != 3:
         raise ValueError("spans must be (start, end, category) triples")
     start, end, category = array.T
