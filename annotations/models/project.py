@@ -78,7 +78,7 @@ class Membership(models.Model):
     status_reason = models.CharField(max_length=500, blank=True)
     excluded_from_fits = models.BooleanField(
         default=False, help_text="Keep this rater's judgments, but leave them out of fits and "
-                                 "exports (annotations.selectors.raters.judgments_for_fit).")
+                                 "exports (annotations.selectors.fits.LIVE_JUDGMENT).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -40,6 +40,7 @@ from annotations.selectors.fits import (
     fit_run_latest_version,
     fit_runs_stale,
 )
+from annotations.services.gating import quality_gate_after_fit
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,8 @@ def fit_run_record_results(*, run: FitRun, results: FitResults) -> bool:
         locked.metrics, locked.warnings = results.metrics, list(results.warnings)
         locked.device = results.device[:40] or locked.device
         _finish(locked, FitStatus.SUCCEEDED, error="")
+        # Fit-based quality gates (Crowd-BT reliability, infit/outfit) see the new numbers.
+        transaction.on_commit(lambda: quality_gate_after_fit(project_id=locked.project_id))
     run.refresh_from_db()
     return True
 

@@ -21,9 +21,12 @@ from annotations.models import (
     RationaleMode,
 )
 from annotations.models.judgment import AssignmentStatus
+from annotations.selectors.gold import gold_choice_for_rater
 from annotations.selectors.judgments import judgment_last_for_rater
 from annotations.selectors.pairs import pair_next_for_rater
 from annotations.services.fits import fit_trigger_after_judgment
+from annotations.services.gating import quality_gate_after_judgment
+from annotations.services.raters import rater_serving_check
 
 MAX_RATIONALE_CHARS = 10_000
 UNMEASURED_ACTIVE_CAP_SECONDS = 600.0
@@ -60,7 +63,9 @@ def assignment_for_rater(*, project: Project, rater: AbstractBaseUser) -> Assign
                 assignment.expires_at = _lease_end(now)
                 assignment.save(update_fields=["expires_at"])
             return assignment
-        choice = pair_next_for_rater(project=project, rater=rater, now=now)
+        rater_serving_check(project=project, rater=rater)  # pauses, blocks, workload caps
+        choice = (gold_choice_for_rater(project=project, rater=rater)
+                  or pair_next_for_rater(project=project, rater=rater, now=now))
         if choice is None:
             return None
         left, right = random.sample((choice.item_low, choice.item_high), 2)
@@ -86,6 +91,7 @@ def judgment_submit(*, assignment: Assignment, answer: JudgmentInput) -> SubmitR
             assignment.save(update_fields=["status", "closed_at"])
             transaction.on_commit(lambda: fit_trigger_after_judgment(project=project),
                                   robust=True)
+            transaction.on_commit(lambda: quality_gate_after_judgment(judgment_id=judgment.pk))
     except IntegrityError:
         # A concurrent identical submission won the race: answer with its result.
         previous = _judgment_for_key(assignment)

@@ -1,0 +1,179 @@
+"""Reads about raters: the members page, and the rater's own quality page (agreement with
+consensus, gold accuracy, time per task). Which judgments fits and exports may use (not
+undone, not rejected by a reviewer, not by an excluded rater) is
+``annotations.selectors.fits.LIVE_JUDGMENT``."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Max, Q
+
+from annotations.models import (
+    Membership,
+    Outcome,
+    PairwiseJudgment,
+    Project,
+    RaterStatus,
+    Role,
+    WorkloadCap,
+)
+from annotations.selectors.gold import GoldScore, gold_scores
+from annotations.selectors.projects import project_list_for_user
+
+CONSENSUS_MIN_OTHERS = 2  # a pair is "finished" for a rater when 2+ others judged it
+LEADERBOARD_MIN_JUDGMENTS = 5
+NO_PREFERENCE = 0  # tie and "both bad" count as the same verdict for consensus
+
+
+@dataclass(frozen=True)
+class RaterRow:
+    """One member on the lead's members page."""
+
+    membership: Membership
+    judgments: int
+    last_judged: object
+    gold: GoldScore | None
+    global_status: RaterStatus | None
+    cap: WorkloadCap | None
+
+
+def rater_rows_for_project(project: Project) -> list[RaterRow]:
+    members = list(Membership.objects.filter(project=project).select_related("user")
+                   .order_by("role", "user__username"))
+    user_ids = [member.user_id for member in members]
+    live = Q(judgments__project=project, judgments__undone_at__isnull=True) & ~Q(
+        judgments__outcome=Outcome.SKIP)
+    activity = {row["pk"]: row for row in get_user_model().objects.filter(pk__in=user_ids)
+                .values("pk").annotate(n=Count("judgments", filter=live),
+                                       last=Max("judgments__created_at", filter=live))}
+    gold = gold_scores(project=project, rater_ids=user_ids)
+    statuses = {status.user_id: status for status in RaterStatus.objects.filter(
+        user_id__in=user_ids)}
+    caps = {cap.rater_id: cap for cap in WorkloadCap.objects.filter(project=project)}
+    return [RaterRow(member, activity[member.user_id]["n"], activity[member.user_id]["last"],
+                     gold.get(member.user_id), statuses.get(member.user_id),
+                     caps.get(member.user_id)) for member in members]
+
+
+@dataclass(frozen=True)
+class Agreement:
+    agreed: int
+    compared: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.agreed / self.compared if self.compared else None
+
+
+def consensus_agreement(project: Project) -> dict[int, Agreement]:
+    """Per rater: on pairs that at least ``CONSENSUS_MIN_OTHERS`` other raters judged, how
+    often the rater's verdict (which item won, or no preference) matches the strict
+    majority of the others' verdicts. Pairs without a strict majority are not counted."""
+    votes: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    rows = (PairwiseJudgment.objects.filter(project=project, undone_at__isnull=True)
+            .exclude(outcome=Outcome.SKIP)
+            .values_list("pair_low", "pair_high", "rater_id", "outcome", "left_item_id",
+                         "right_item_id"))
+    for low, high, rater, outcome, left, right in rows:
+        votes[(low, high)].append((rater, _verdict(outcome, left, right)))
+    tally: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for pair_votes in votes.values():
+        counts = Counter(verdict for _rater, verdict in pair_votes)
+        for rater, verdict in pair_votes:
+            others = counts.copy()
+            others[verdict] -= 1
+            majority = _strict_majority(others)
+            if sum(others.values()) >= CONSENSUS_MIN_OTHERS and majority is not None:
+                tally[rater][0] += verdict == majority
+                tally[rater][1] += 1
+    return {rater: Agreement(agreed, compared) for rater, (agreed, compared) in tally.items()}
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """A rater on the quality leaderboard (others are anonymous)."""
+
+    rank: int | None
+    is_me: bool
+    label: str
+    gold_accuracy: float | None
+    agreement: float | None
+    median_seconds: float | None
+
+
+@dataclass(frozen=True)
+class MyQuality:
+    project: Project
+    done: int
+    total: int
+    gold: GoldScore | None
+    agreement: Agreement | None
+    median_seconds: float | None
+    leaderboard: list[QualityRow]
+
+
+def my_quality(user: AbstractBaseUser) -> list[MyQuality]:
+    """The rater's quality in each project they annotate in."""
+    rows = [row for row in project_list_for_user(user) if row.role == Role.ANNOTATOR]
+    return [_my_quality_in(row.project, user, row.done, row.total) for row in rows]
+
+
+def _my_quality_in(project: Project, user: AbstractBaseUser, done: int, total: int
+                   ) -> MyQuality:
+    agreement = consensus_agreement(project)
+    gold = gold_scores(project=project)
+    seconds = _median_seconds(project)
+    board = _leaderboard(user.pk, agreement, gold, seconds)
+    return MyQuality(project, done, total, gold.get(user.pk), agreement.get(user.pk),
+                     seconds.get(user.pk), board)
+
+
+def _leaderboard(me: int, agreement: dict[int, Agreement], gold: dict[int, GoldScore],
+                 seconds: dict[int, float]) -> list[QualityRow]:
+    """Ranked by gold accuracy, then agreement with consensus; volume plays no part beyond
+    the minimum number of compared judgments."""
+    eligible = [rater for rater, score in agreement.items()
+                if score.compared >= LEADERBOARD_MIN_JUDGMENTS]
+
+    def key(rater: int) -> tuple[float, float]:
+        score = gold.get(rater)
+        return (-(score.accuracy if score and score.accuracy is not None else -1.0),
+                -(agreement[rater].rate or 0.0))
+
+    ranked = sorted(eligible, key=key)
+    rows = [QualityRow(rank, rater == me, "you" if rater == me else f"rater {rank}",
+                       gold[rater].accuracy if rater in gold else None,
+                       agreement[rater].rate, seconds.get(rater))
+            for rank, rater in enumerate(ranked, start=1)]
+    if me not in eligible:
+        rows.append(QualityRow(None, True, "you (not ranked yet)",
+                               gold[me].accuracy if me in gold else None,
+                               agreement[me].rate if me in agreement else None, seconds.get(me)))
+    return rows
+
+
+def _median_seconds(project: Project) -> dict[int, float]:
+    by_rater: dict[int, list[float]] = defaultdict(list)
+    for rater, active in (PairwiseJudgment.objects.filter(project=project,
+                                                          undone_at__isnull=True)
+                          .exclude(outcome=Outcome.SKIP)
+                          .values_list("rater_id", "active_seconds")):
+        by_rater[rater].append(active)
+    return {rater: statistics.median(values) for rater, values in by_rater.items()}
+
+
+def _verdict(outcome: str, left: int, right: int) -> int:
+    return {Outcome.LEFT: left, Outcome.RIGHT: right}.get(outcome, NO_PREFERENCE)
+
+
+def _strict_majority(counts: Counter[int]) -> int | None:
+    total = sum(counts.values())
+    for verdict, count in counts.items():
+        if count * 2 > total:
+            return verdict
+    return None
