@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotations.views import annotate, fine_grained, projects, system
+from annotations.views import annotate, dashboard, fine_grained, projects, system
 
 urlpatterns = [
     path("projects/", projects.project_list, name="project-list"),
@@ -27,4 +27,13 @@ urlpatterns += [
     path("projects/<int:project_id>/fine/draft/", fine_grained.fine_draft, name="fine-draft"),
     path("projects/<int:project_id>/fine/settings/", fine_grained.fine_settings,
          name="fine-settings"),
+]
+
+# The lead's dashboard: leaderboards, plots and fit runs.
+urlpatterns += [
+    path("projects/<int:project_id>/dashboard/", dashboard.dashboard, name="project-dashboard"),
+    path("projects/<int:project_id>/dashboard/status/", dashboard.dashboard_status,
+         name="project-dashboard-status"),
+    path("projects/<int:project_id>/dashboard/refit/", dashboard.dashboard_refit,
+         name="project-dashboard-refit"),
 ]

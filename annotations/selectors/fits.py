@@ -294,3 +294,128 @@ def rater_score_current(*, project: Project, rater: AbstractBaseUser,
     if current is None:
         return None
     return current.rater_scores.filter(rater=rater).first()
+
+
+# --- the lead's dashboard -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PositionBias:
+    """The fitted left-side effect gamma (log-odds) with its 95 % interval, in words:
+    between responses of equal quality the left one wins with ``sigmoid(gamma)``."""
+
+    estimate: float
+    lower: float
+    upper: float
+
+    @staticmethod
+    def _chance(log_odds: float) -> float:
+        return 1.0 / (1.0 + math.exp(-log_odds))
+
+    @property
+    def left_wins(self) -> float:
+        return self._chance(self.estimate)
+
+    @property
+    def left_wins_interval(self) -> tuple[float, float]:
+        return self._chance(self.lower), self._chance(self.upper)
+
+    @property
+    def favoured(self) -> str | None:
+        """"left" or "right" when the interval excludes no bias, else ``None``."""
+        if self.lower > 0:
+            return "left"
+        if self.upper < 0:
+            return "right"
+        return None
+
+    @property
+    def percent_more(self) -> float:
+        """How much more often the favoured side wins than quality alone predicts (%)."""
+        winner = self.left_wins if self.estimate >= 0 else 1.0 - self.left_wins
+        return (winner / 0.5 - 1.0) * 100.0
+
+
+@dataclass(frozen=True)
+class FitDashboard:
+    current: FitRun | None
+    staleness: Staleness
+    sources: list[Any]
+    items: list[Any]
+    n_items: int
+    raters: list[Any]
+    position_bias: PositionBias | None
+    evaluation: dict[str, Any] | None
+    evaluation_run: FitRun | None
+    history: list[FitRun]
+
+    @property
+    def win_rates(self) -> dict[str, Any]:
+        return self.current.metrics.get("win_rates", {}) if self.current else {}
+
+
+def fit_dashboard(*, project: Project, kind: str = FitKind.BRADLEY_TERRY,
+                  item_limit: int = 50) -> FitDashboard:
+    """Everything the lead's dashboard shows, from the current (latest succeeded) run."""
+    current = fit_run_current(project=project, kind=kind)
+    evaluation_run = current if current and "evaluated_on" in current.metrics \
+        else fit_run_last_evaluated(project=project, kind=kind)
+    items = current.item_scores.select_related("item") if current else None
+    return FitDashboard(
+        current=current, staleness=fit_staleness(project=project, kind=kind, current=current),
+        sources=list(current.source_scores.order_by("-rating", "source")) if current else [],
+        items=list(items.order_by("-rating", "item_id")[:item_limit]) if items else [],
+        n_items=items.count() if items else 0,
+        raters=list(current.rater_scores.select_related("rater")
+                    .order_by("reliability", "rater__username")) if current else [],
+        position_bias=_position_bias(current),
+        evaluation=evaluation_run.metrics.get("evaluation") if evaluation_run else None,
+        evaluation_run=evaluation_run,
+        history=fit_run_history(project=project, kind=kind))
+
+
+def _position_bias(run: FitRun | None) -> PositionBias | None:
+    bias = run.metrics.get("position_bias") if run else None
+    if not bias:
+        return None
+    return PositionBias(bias["estimate"], bias["lower"], bias["upper"])
+
+
+def fit_dashboard_state(*, project: Project, kind: str = FitKind.BRADLEY_TERRY) -> str:
+    """Changes whenever a run is requested or finishes, or the current run changes: the
+    dashboard's panels are refreshed when the state a page shows differs from this."""
+    runs = FitRun.objects.filter(project=project, kind=kind)
+    latest = runs.order_by("-id").values_list("id", "status").first()
+    current = (runs.filter(status=FitStatus.SUCCEEDED).order_by("-data_version", "-id")
+               .values_list("id", flat=True).first())
+    return f"{current or 0}.{latest[0]}.{latest[1]}" if latest else "none"
+
+
+def fit_evaluation_advice(evaluation: dict[str, Any] | None) -> list[str]:
+    """What the cross-validated evaluation says a lead could do, in words."""
+    if not evaluation or "models" not in evaluation:
+        return []
+    models = [row for row in evaluation["models"] if row["name"] != "constant 0.5"
+              and row["log_loss"] is not None]
+    fitted = next((row for row in models if row["fitted"]), None)
+    advice = []
+    if models and fitted:
+        best = min(models, key=lambda row: row["log_loss"])
+        margin = best["log_loss_se"] or 0.0
+        if best is not fitted and fitted["log_loss"] - best["log_loss"] > margin:
+            advice.append(f"“{best['name']}” predicts held-out judgments better than the "
+                          f"fitted model (log-loss {best['log_loss']:.3f} against "
+                          f"{fitted['log_loss']:.3f}).")
+        else:
+            advice.append("No richer variant predicts held-out judgments clearly better than "
+                          "the fitted model.")
+    curve = [point for point in evaluation.get("learning_curve", [])
+             if point["log_loss"] is not None]
+    if len(curve) >= 2:
+        last, before = curve[-1], curve[-2]
+        if before["log_loss"] - last["log_loss"] > (last["log_loss_se"] or 0.0) / 2:
+            advice.append("The held-out log-loss is still falling as training data grows: "
+                          "more judgments would sharpen the estimates.")
+        else:
+            advice.append("The learning curve has flattened: more judgments of the same kind "
+                          "would change the predictions little.")
+    return advice
