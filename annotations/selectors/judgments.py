@@ -12,3 +12,4 @@ def judgment_last_for_rater(*, project: Project, rater: AbstractBaseUser
     """The rater's most recent judgment that has not been undone (what ``u`` undoes)."""
     return (PairwiseJudgment.objects.filter(project=project, rater=rater, undone_at__isnull=True)
             .order_by("-id").first())
+

@@ -65,8 +65,7 @@ def project_list_for_user(user: AbstractBaseUser) -> list[ProjectRow]:
                                    else Project.objects.filter(pk__in=memberships))
     projects = list(projects.order_by("name"))
     ids = [project.pk for project in projects]
-    done = dict(PairwiseJudgment.objects.filter(LIVE, rater=user, project_id__in=ids)
-                .values_list("project").annotate(n=Count("id")))
+    done = _pairs_answered(user, ids)
     totals = _pair_totals(ids)
     return [ProjectRow(project=project,
                        role=memberships[project.pk].role if project.pk in memberships else "admin",
@@ -74,6 +73,17 @@ def project_list_for_user(user: AbstractBaseUser) -> list[ProjectRow]:
                        else "active",
                        done=done.get(project.pk, 0), total=totals.get(project.pk, 0))
             for project in projects]
+
+
+def rater_pair_progress(*, project: Project, rater: AbstractBaseUser) -> tuple[int, int]:
+    """(pairs this rater has answered, pairs in the project), as on the project list."""
+    return (_pairs_answered(rater, [project.pk]).get(project.pk, 0),
+            _pair_totals([project.pk]).get(project.pk, 0))
+
+
+def _pairs_answered(rater: AbstractBaseUser, project_ids: list[int]) -> dict[int, int]:
+    return dict(PairwiseJudgment.objects.filter(LIVE, rater=rater, project_id__in=project_ids)
+                .values_list("project").annotate(n=Count("id")))
 
 
 def _pair_totals(project_ids: list[int]) -> dict[int, int]:

@@ -14,6 +14,7 @@ from annotations.access import Capability, ProjectAccess, assignment_get_for_rat
 from annotations.forms import JudgmentForm, UndoForm
 from annotations.models import Assignment, Project
 from annotations.selectors.judgments import judgment_last_for_rater
+from annotations.selectors.projects import rater_pair_progress
 from annotations.services.judgments import assignment_for_rater, judgment_submit, judgment_undo
 from annotations.views.common import add_errors, project_view
 
@@ -87,4 +88,5 @@ def _render_task(request: HttpRequest, project: Project, assignment: Assignment 
         "strength_levels": list(zip("qwert", project.strength_scale, strict=False)),
         "last_judgment": judgment_last_for_rater(project=project, rater=request.user),
         "undo_error": undo_error, "shortcuts": SHORTCUTS,
+        "progress": rater_pair_progress(project=project, rater=request.user),
     }, status=status)

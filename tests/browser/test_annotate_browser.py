@@ -107,3 +107,22 @@ def test_typing_a_rationale_does_not_trigger_shortcuts(page, live_server, pairwi
 def press_and_wait_for_next_after_escape(page) -> None:
     page.keyboard.press("Escape")
     press_and_wait_for_next(page, "2")
+
+
+def test_without_javascript_the_same_form_posts_and_the_next_pair_loads(browser, live_server,
+                                                                        pairwise_setup):
+    project, _rater = pairwise_setup
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        log_in(page, live_server, "rater", "correct horse")
+        page.goto(f"{live_server.url}/projects/{project.pk}/annotate/")
+        first = current_key(page)
+        with page.expect_navigation():
+            page.click("button[data-outcome=right]")
+        assert current_key(page) != first
+        judgment = PairwiseJudgment.objects.get()
+        assert (str(judgment.idempotency_key), judgment.outcome) == (first, "right")
+        assert "1 of 4 pairs done" in page.inner_text("#task .progress")
+    finally:
+        context.close()
