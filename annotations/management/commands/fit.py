@@ -3,11 +3,12 @@ project's current data; with ``--sync`` run it here instead of on a worker."""
 
 from __future__ import annotations
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from annotations.models import FitKind, FitRun, FitTrigger, Project
-from annotations.services.fits import fit_run_request
+from annotations.services.fits import FIT_TASK, fit_run_request
 
 
 class Command(BaseCommand):
@@ -48,13 +49,18 @@ class Command(BaseCommand):
                               f"#{run.data_version}): {run.status}")
             return
         if sync:
-            from modeling.tasks import fit_run_execute
-
-            fit_run_execute.apply(args=[run.pk])
+            _run_here(run.pk)
             run.refresh_from_db()
         self.stdout.write(_describe(run))
         if run.status == "failed":
             raise CommandError(run.error)
+
+
+def _run_here(run_id: int) -> None:
+    """Run the task in this process, found by name like the web sends it (this command,
+    like a worker, may load the math; the web process never does)."""
+    current_app.loader.import_default_modules()
+    current_app.tasks[FIT_TASK].apply(args=[run_id])
 
 
 def _project(ref: str) -> Project:
