@@ -25,6 +25,8 @@ from django.http import Http404
 
 from annotations.models import (
     Assignment,
+    CrowdParticipation,
+    GoldQuestion,
     Invitation,
     Item,
     Membership,
@@ -228,6 +230,14 @@ def pool_can_manage(user: User, pool: RaterPool) -> bool:
     return is_admin(user) or (pool.created_by_id == user.pk and can_create_projects(user))
 
 
+def pools_managed_by(user: User) -> QuerySet[RaterPool]:
+    if is_admin(user):
+        return RaterPool.objects.all()
+    if not can_create_projects(user):
+        return RaterPool.objects.none()
+    return RaterPool.objects.filter(created_by_id=user.pk)
+
+
 def pool_get_for_user(user: User, pool_id: int | str, *, manage: bool = False) -> RaterPool:
     """A pool ``user`` may see (404 otherwise); ``manage``: may also change it (else 403)."""
     pool = pools_visible_to(user).filter(pk=_as_int(pool_id)).first()
@@ -284,3 +294,36 @@ def user_get_for_admin(user: User, user_id: int | str) -> AbstractBaseUser:
     if target is None:
         raise Http404("No such user")
     return target
+
+
+def user_in_pool_or_404(pool: RaterPool, user_id: int | str) -> AbstractBaseUser:
+    member = get_user_model().objects.filter(pk=_as_int(user_id), pool_memberships__pool=pool
+                                             ).first()
+    if member is None:
+        raise Http404("No such pool member")
+    return member
+
+
+def pool_get_attached(access: ProjectAccess, pool_id: int | str) -> RaterPool:
+    """A pool attached to the project the caller already has access to."""
+    pool = RaterPool.objects.filter(pk=_as_int(pool_id), attachments__project=access.project
+                                    ).first()
+    if pool is None:
+        raise Http404("No such pool on this project")
+    return pool
+
+
+def gold_question_get_in_project(access: ProjectAccess, gold_id: int | str) -> GoldQuestion:
+    question = GoldQuestion.objects.filter(project=access.project, pk=_as_int(gold_id)).first()
+    if question is None:
+        raise Http404("No such gold question")
+    return question
+
+
+def crowd_participation_get_for_user(user: User, study_id: int | str) -> CrowdParticipation:
+    """The signed-in participant's own participation in a crowd study."""
+    participation = (CrowdParticipation.objects.select_related("study", "study__project")
+                     .filter(study_id=_as_int(study_id), user_id=user.pk).first())
+    if participation is None:
+        raise Http404("No such study")
+    return participation

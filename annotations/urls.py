@@ -1,6 +1,19 @@
 from django.urls import path
 
-from annotations.views import annotate, dashboard, fine_grained, projects, system
+from annotations.views import (
+    admin_area,
+    annotate,
+    crowd,
+    dashboard,
+    fine_grained,
+    gold,
+    invitations,
+    pools,
+    projects,
+    raters,
+    reviews,
+    system,
+)
 
 urlpatterns = [
     path("projects/", projects.project_list, name="project-list"),
@@ -36,4 +49,52 @@ urlpatterns += [
          name="project-dashboard-status"),
     path("projects/<int:project_id>/dashboard/refit/", dashboard.dashboard_refit,
          name="project-dashboard-refit"),
+]
+
+# Rater pools and administration: the management area, a project's raters, gold questions,
+# reviews, crowd studies, invitation and crowd entry links, the rater's own quality page.
+urlpatterns += [
+    path("manage/", admin_area.manage_home, name="manage-home"),
+    path("manage/pools/", pools.pool_list, name="pool-list"),
+    path("manage/pools/<int:pool_id>/", pools.pool_detail, name="pool-detail"),
+    path("manage/pools/<int:pool_id>/members/", pools.pool_member_add_view,
+         name="pool-member-add"),
+    path("manage/pools/<int:pool_id>/members/<int:user_id>/remove/",
+         pools.pool_member_remove_view, name="pool-member-remove"),
+    path("manage/invitations/", invitations.invitation_list, name="invitation-list"),
+    path("manage/invitations/bulk/", invitations.invitation_bulk, name="invitation-bulk"),
+    path("manage/invitations/<int:invitation_id>/revoke/", invitations.invitation_revoke_view,
+         name="invitation-revoke"),
+    path("manage/raters/", admin_area.rater_list, name="rater-list"),
+    path("manage/raters/<int:user_id>/status/", admin_area.rater_global_status,
+         name="rater-global-status"),
+    path("manage/audit/", admin_area.audit_log, name="audit-log"),
+    path("manage/audit/export/", admin_area.audit_export, name="audit-export"),
+    path("projects/<int:project_id>/raters/", raters.project_raters, name="project-raters"),
+    path("projects/<int:project_id>/raters/<int:user_id>/status/", raters.rater_action,
+         {"action": "status"}, name="rater-status"),
+    path("projects/<int:project_id>/raters/<int:user_id>/role/", raters.rater_action,
+         {"action": "role"}, name="rater-role"),
+    path("projects/<int:project_id>/raters/<int:user_id>/exclusion/", raters.rater_action,
+         {"action": "exclusion"}, name="rater-exclusion"),
+    path("projects/<int:project_id>/caps/", raters.workload_cap, name="workload-cap"),
+    path("projects/<int:project_id>/gates/", raters.quality_gate, name="quality-gate"),
+    path("projects/<int:project_id>/pools/", raters.project_pool_attach,
+         name="project-pool-attach"),
+    path("projects/<int:project_id>/pools/<int:pool_id>/detach/", raters.project_pool_detach,
+         name="project-pool-detach"),
+    path("projects/<int:project_id>/notices/<int:notification_id>/dismiss/",
+         raters.notification_dismiss_view, name="notification-dismiss"),
+    path("projects/<int:project_id>/gold/", gold.gold_questions, name="gold-questions"),
+    path("projects/<int:project_id>/gold/rate/", gold.gold_rate_view, name="gold-rate"),
+    path("projects/<int:project_id>/gold/<int:gold_id>/delete/", gold.gold_delete_view,
+         name="gold-delete"),
+    path("projects/<int:project_id>/reviews/", reviews.review_queue, name="review-queue"),
+    path("projects/<int:project_id>/reviews/<int:judgment_id>/", reviews.judgment_review_view,
+         name="judgment-review"),
+    path("projects/<int:project_id>/crowd/", crowd.crowd_studies, name="crowd-studies"),
+    path("invite/<str:token>/", invitations.invitation_accept_view, name="invitation-accept"),
+    path("join/<str:token>/", crowd.crowd_join_view, name="crowd-join"),
+    path("crowd/<int:study_id>/done/", crowd.crowd_complete, name="crowd-complete"),
+    path("me/quality/", raters.my_quality_view, name="my-quality"),
 ]

@@ -42,9 +42,12 @@ class RaterRow:
     cap: WorkloadCap | None
 
 
-def rater_rows_for_project(project: Project) -> list[RaterRow]:
-    members = list(Membership.objects.filter(project=project).select_related("user")
-                   .order_by("role", "user__username"))
+def rater_rows_for_project(project: Project, user_ids: list[int] | None = None
+                           ) -> list[RaterRow]:
+    members = Membership.objects.filter(project=project).select_related("user")
+    if user_ids is not None:
+        members = members.filter(user_id__in=user_ids)
+    members = list(members.order_by("role", "user__username"))
     user_ids = [member.user_id for member in members]
     live = Q(judgments__project=project, judgments__undone_at__isnull=True) & ~Q(
         judgments__outcome=Outcome.SKIP)

@@ -5,8 +5,9 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect, render
 
-from annotations.access import Capability, project_get_for_user
+from annotations.access import Capability, ServingRefused, project_get_for_user
 
 
 def add_errors(form: forms.Form, error: ValidationError) -> None:
@@ -30,11 +31,27 @@ def project_view(*, need: Capability, methods: tuple[str, ...] = ("GET",)
         @wraps(view)
         def wrapper(request: HttpRequest, project_id: int, *args: object,
                     **kwargs: object) -> HttpResponse:
-            access = project_get_for_user(request.user, project_id, need=need)
-            if request.method not in methods:
-                return HttpResponseNotAllowed(methods)
-            return view(request, access, *args, **kwargs)
+            try:
+                access = project_get_for_user(request.user, project_id, need=need)
+                if request.method not in methods:
+                    return HttpResponseNotAllowed(methods)
+                return view(request, access, *args, **kwargs)
+            except ServingRefused as refusal:
+                return serving_refused_response(request, refusal)
 
         return wrapper
 
     return decorator
+
+
+def serving_refused_response(request: HttpRequest, refusal: ServingRefused) -> HttpResponse:
+    """A paused, blocked or capped rater is told why. htmx does not swap a 403 into the task,
+    so htmx requests get a full reload (or a redirect) that shows the reason."""
+    if refusal.redirect_url:
+        if request.htmx:
+            return HttpResponse(status=204, headers={"HX-Redirect": refusal.redirect_url})
+        return redirect(refusal.redirect_url)
+    if not request.htmx:
+        raise refusal
+    return render(request, "403.html", {"exception": str(refusal)}, status=403,
+                  headers={"HX-Refresh": "true"})

@@ -1,0 +1,30 @@
+"""Template helpers for the pools and administration pages: the nav entry, and the links and
+notices the project page shows to those who may use them."""
+
+from __future__ import annotations
+
+from django import template
+from django.contrib.auth.models import AbstractBaseUser
+
+from annotations.access import Capability, is_manager, project_get_for_user
+from annotations.models import Notification, Project
+
+register = template.Library()
+
+
+@register.filter(name="is_manager")
+def is_manager_filter(user: AbstractBaseUser) -> bool:
+    return is_manager(user)
+
+
+@register.inclusion_tag("annotations/raters/partials/project_tools.html", takes_context=True)
+def project_tools(context: template.Context, project: Project) -> dict[str, object]:
+    """Links to the raters, reviews and gold pages, and the open notices, for the project's
+    leads (notices, raters, gold) and reviewers (reviews)."""
+    access = project_get_for_user(context["request"].user, project.pk, need=Capability.VIEW)
+    can_manage = access.can(Capability.MANAGE)
+    notices = (Notification.objects.filter(project=project, dismissed_at__isnull=True)
+               if can_manage else Notification.objects.none())
+    return {"project": project, "can_manage": can_manage,
+            "can_review": access.can(Capability.REVIEW), "notices": notices,
+            "back_to_detail": True, "csrf_token": context.get("csrf_token")}
