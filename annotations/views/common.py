@@ -53,5 +53,6 @@ def serving_refused_response(request: HttpRequest, refusal: ServingRefused) -> H
         return redirect(refusal.redirect_url)
     if not request.htmx:
         raise refusal
-    return render(request, "403.html", {"exception": str(refusal)}, status=403,
-                  headers={"HX-Refresh": "true"})
+    response = render(request, "403.html", {"exception": str(refusal)}, status=403)
+    response["HX-Refresh"] = "true"
+    return response
