@@ -6,6 +6,7 @@ from annotations.views import (
     crowd,
     dashboard,
     fine_grained,
+    fine_grained_results,
     gold,
     invitations,
     pools,
@@ -40,6 +41,14 @@ urlpatterns += [
     path("projects/<int:project_id>/fine/draft/", fine_grained.fine_draft, name="fine-draft"),
     path("projects/<int:project_id>/fine/settings/", fine_grained.fine_settings,
          name="fine-settings"),
+    path("projects/<int:project_id>/fine/results/", fine_grained_results.fine_results,
+         name="fine-results"),
+    path("projects/<int:project_id>/fine/results/item/", fine_grained_results.fine_item_results,
+         name="fine-item-results"),
+    path("projects/<int:project_id>/fine/raters/", fine_grained_results.fine_raters,
+         name="fine-raters"),
+    path("projects/<int:project_id>/fine/refit/", fine_grained_results.fine_refit,
+         name="fine-refit"),
 ]
 
 # The lead's dashboard: leaderboards, plots and fit runs.

@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, BrokerOperationalError)
 MAX_TRANSIENT_RETRIES = 5
-RELIABILITY_FLAG = 0.6  # Crowd-BT eta below this: the rater often answers against the model
+RELIABILITY_FLAG = 0.7  # Crowd-BT eta below this: the rater flips more than 3 answers in 10
 EVALUATION_MIN_DATA = 50
 EVALUATION_FOLDS = 5
 ITEM_WIN_MATRIX_MAX = 12
@@ -242,7 +242,7 @@ def bradley_terry_results(data: PairwiseData, options: dict[str, Any], *,
     timings["fit_items"] = time.perf_counter() - clock
     notes += _item_graph_notes(result.components, arrays, data)
     clock = time.perf_counter()
-    sources, source_metrics, source_notes = _source_board(arrays, options)
+    sources, source_metrics, source_notes, source_fit = _source_board(arrays, options)
     timings["fit_sources"] = time.perf_counter() - clock
     clock = time.perf_counter()
     metrics: dict[str, Any] = {
@@ -263,7 +263,7 @@ def bradley_terry_results(data: PairwiseData, options: dict[str, Any], *,
         converged=result.converged, log_likelihood=_finite(result.log_likelihood),
         metrics=metrics, warnings=notes + source_notes,
         item_scores=_item_scores(result, arrays, data), source_scores=sources,
-        rater_scores=_rater_scores(result, arrays))
+        rater_scores=_rater_scores(result, source_fit, arrays))
 
 
 def _item_scores(result: Any, arrays: _Arrays, data: PairwiseData) -> list[ItemScore]:
@@ -279,13 +279,14 @@ def _item_scores(result: Any, arrays: _Arrays, data: PairwiseData) -> list[ItemS
 
 
 def _source_board(arrays: _Arrays, options: dict[str, Any]
-                  ) -> tuple[list[SourceScore], dict[str, Any], list[str]]:
-    """Arena's leaderboard by source, with bootstrap intervals when asked for."""
+                  ) -> tuple[list[SourceScore], dict[str, Any], list[str], Any]:
+    """Arena's leaderboard by source, with bootstrap intervals when asked for (and the
+    source-level fit, whose rater reliabilities are the better identified ones)."""
     from modeling.bradley_terry import DisconnectedGraphWarning
     from modeling.leaderboard import fit_source_leaderboard
 
     if len(arrays.source_names) < 2:
-        return [], {"skipped": "only one source"}, []
+        return [], {"skipped": "only one source"}, [], None
     extra = arrays.per_comparison(options)
     try:
         with warnings.catch_warnings():
@@ -295,7 +296,7 @@ def _source_board(arrays: _Arrays, options: dict[str, Any]
                 arrays.source_names, bootstrap=options["bootstrap"], seed=0,
                 **_model_options(options), **extra)
     except ValueError as error:  # e.g. every comparison is within one source
-        return [], {"skipped": str(error)}, [f"No leaderboard by source: {error}."]
+        return [], {"skipped": str(error)}, [f"No leaderboard by source: {error}."], None
     scores = [SourceScore(source=row.name, score=row.score, se=row.se, rating=row.rating,
                           lower=row.lower, upper=row.upper, rank_ub=row.rank_ub, n=row.n,
                           wins=row.wins, losses=row.losses, ties=row.ties)
@@ -313,7 +314,7 @@ def _source_board(arrays: _Arrays, options: dict[str, Any]
         notes.append(f"The sources form {len(parts)} groups that were never compared with "
                      f"each other: {named}. Ratings in different groups are placed on one "
                      "scale only by the prior; compare ratings within a group.")
-    return scores, metrics, notes
+    return scores, metrics, notes, board.result
 
 
 def _item_graph_notes(parts: Sequence[Sequence[int]], arrays: _Arrays, data: PairwiseData
@@ -344,7 +345,10 @@ def _position_bias(result: Any) -> dict[str, Any] | None:
             "upper": estimate + 1.96 * se}
 
 
-def _rater_scores(result: Any, arrays: _Arrays) -> list[RaterScore]:
+def _rater_scores(result: Any, source_fit: Any, arrays: _Arrays) -> list[RaterScore]:
+    """Crowd-BT reliability per rater. ``reliability`` comes from the source-level fit when
+    there is one: with a few judgments per item, the item scores absorb a careless rater's
+    flips and the item-level eta hardly separates raters (both are kept in ``details``)."""
     import numpy as np
 
     from modeling.bradley_terry import predict_proba
@@ -356,12 +360,17 @@ def _rater_scores(result: Any, arrays: _Arrays) -> list[RaterScore]:
     agreement = np.bincount(arrays.rater[decisive], agrees[decisive].astype(float),
                             minlength=len(arrays.rater_ids))
     n_decisive = np.bincount(arrays.rater[decisive], minlength=len(arrays.rater_ids))
-    eta = result.rater_reliability
+    item_eta = result.rater_reliability
+    source_eta = getattr(source_fit, "rater_reliability", None)
+    headline = source_eta if source_eta is not None else item_eta
     rows = []
     for k, rater_id in enumerate(arrays.rater_ids):
-        reliability = None if eta is None else float(eta[k])
+        reliability = None if headline is None else float(headline[k])
         details = {"decisive": int(n_decisive[k]),
-                   "agreement": float(agreement[k] / n_decisive[k]) if n_decisive[k] else None}
+                   "agreement": float(agreement[k] / n_decisive[k]) if n_decisive[k] else None,
+                   "item_reliability": None if item_eta is None else float(item_eta[k]),
+                   "source_reliability": None if source_eta is None else float(source_eta[k]),
+                   "basis": "sources" if source_eta is not None else "items"}
         rows.append(RaterScore(rater_id=rater_id, reliability=reliability, n=int(counts[k]),
                                flagged=reliability is not None
                                and reliability < RELIABILITY_FLAG, details=details))
@@ -484,3 +493,310 @@ def _finite(value: float | None) -> float | None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+# --- Fine-grained annotation: many-facet Rasch, Dawid-Skene, agreement ----------------------
+# Data conventions in annotations/selectors/fine_grained_fits.py; math in
+# modeling/fine_grained.py, modeling/facets.py, modeling/dawid_skene.py, modeling/agreement.py.
+
+@fitter(FitKind.FACETS, uses_torch=True)
+def fit_facets_run(run: FitRun) -> FitResults:
+    from annotations.selectors.fine_grained_fits import fine_grained_fit_data
+
+    started = time.perf_counter()
+    data = fine_grained_fit_data(project=run.project, data_version=run.data_version)
+    results = facets_results(data, run.options)
+    results.metrics["timings"] = {"total": time.perf_counter() - started}
+    return results
+
+
+@fitter(FitKind.DAWID_SKENE, uses_torch=True)
+def fit_dawid_skene_run(run: FitRun) -> FitResults:
+    from annotations.selectors.fine_grained_fits import fine_grained_fit_data
+
+    started = time.perf_counter()
+    data = fine_grained_fit_data(project=run.project, data_version=run.data_version)
+    results = dawid_skene_results(data, run.options)
+    results.metrics["timings"] = {"total": time.perf_counter() - started}
+    return results
+
+
+@dataclass(frozen=True)
+class _Ratings:
+    """The modelled ratings as codes over the items, raters and criteria they use."""
+
+    item: np.ndarray
+    rater: np.ndarray
+    criterion: np.ndarray
+    value: np.ndarray
+    item_ids: list[int]
+    rater_ids: list[int]
+    criteria: list[Any]  # Criterion rows of the modelled criteria
+
+    @classmethod
+    def build(cls, data: Any) -> _Ratings:
+        import numpy as np
+
+        modelled = [k for k, criterion in enumerate(data.criteria) if criterion.modelled]
+        keep = [r for r, c in enumerate(data.rating_criterion) if c in modelled]
+        if not keep:
+            raise NothingToFit("no ratings on the rating attributes (or the overall rating)")
+        annotation = np.asarray(data.rating_annotation, dtype=np.int64)[keep]
+        item = np.asarray([data.annotations[a][1] for a in annotation], dtype=np.int64)
+        rater = np.asarray([data.annotations[a][2] for a in annotation], dtype=np.int64)
+        item_ids, item_code = np.unique(item, return_inverse=True)
+        rater_ids, rater_code = np.unique(rater, return_inverse=True)
+        criterion_code = np.searchsorted(np.asarray(modelled),
+                                         np.asarray(data.rating_criterion)[keep])
+        return cls(item_code, rater_code, criterion_code,
+                   np.asarray(data.rating_value, dtype=np.int64)[keep], item_ids.tolist(),
+                   rater_ids.tolist(), [data.criteria[k] for k in modelled])
+
+
+def _device(options: dict[str, Any]) -> str | None:
+    return None if options["device"] == "auto" else options["device"]
+
+
+def facets_results(data: Any, options: dict[str, Any]) -> FitResults:
+    """Rater severity and fit, criterion difficulty, corrected item scores (see
+    modeling.fine_grained.facets_summary); raters outside ``fit_bounds`` are flagged."""
+    from modeling.fine_grained import facets_summary
+
+    ratings = _Ratings.build(data)
+    low, high = data.scale
+    summary = facets_summary(
+        ratings.item, ratings.rater, ratings.criterion, ratings.value,
+        n_items=len(ratings.item_ids), n_raters=len(ratings.rater_ids),
+        n_criteria=len(ratings.criteria), low=low, high=high, form=options["form"],
+        fit_bounds=tuple(options["fit_bounds"]), device=_device(options))
+    fit = summary.fit
+    warnings_ = []
+    if summary.unused_values:
+        warnings_.append("Rating values nobody used were squeezed out of the scale (as "
+                         f"Facets does): {', '.join(map(str, summary.unused_values))}.")
+    if fit.n_subsets > 1:
+        warnings_.append(f"The ratings form {fit.n_subsets} disconnected subsets: measures "
+                         "in different subsets are not comparable.")
+    metrics = {
+        "form": fit.form, "fit_bounds": list(fit.fit_bounds), "scale": [low, high],
+        "values": summary.values.tolist(), "unused_values": summary.unused_values,
+        "thresholds": [[_finite(t) for t in row] for row in fit.thresholds],
+        "criteria": [{"key": c.key, "name": c.name,
+                      "difficulty": _finite(fit.criterion_difficulty[k]),
+                      "se": _finite(fit.criterion_se[k]),
+                      "infit": _finite(fit.criterion_infit[k]),
+                      "outfit": _finite(fit.criterion_outfit[k]),
+                      "n": int(fit.criterion_n[k])} for k, c in enumerate(ratings.criteria)],
+        "item_reliability": _finite(fit.item_reliability),
+        "item_separation": _finite(fit.item_separation),
+        "rater_reliability": _finite(fit.rater_reliability),
+        "rater_separation": _finite(fit.rater_separation),
+        "n_subsets": fit.n_subsets, "n_items": len(ratings.item_ids),
+        "n_raters": len(ratings.rater_ids), "n_ratings": len(ratings.value),
+    }
+    return FitResults(
+        n_data=len(data.annotations), n_iter=fit.n_iter, converged=fit.converged,
+        log_likelihood=_finite(fit.log_likelihood), metrics=metrics, warnings=warnings_,
+        item_scores=_facets_items(summary, ratings),
+        rater_scores=_facets_raters(fit, ratings))
+
+
+def _facets_items(summary: Any, ratings: _Ratings) -> list[ItemScore]:
+    fit = summary.fit
+    rows = []
+    for k, item_id in enumerate(ratings.item_ids):
+        by_criterion = {
+            c.key: {"raw_mean": _finite(summary.cell_raw_mean[k, j]),
+                    "corrected": _finite(summary.cell_corrected[k, j]),
+                    "low": _finite(summary.cell_low[k, j]),
+                    "high": _finite(summary.cell_high[k, j]),
+                    "n": int(summary.cell_n[k, j])}
+            for j, c in enumerate(ratings.criteria)}
+        rows.append(ItemScore(
+            item_id=item_id, score=_finite(fit.item_measure[k]) or 0.0,
+            se=_finite(fit.item_se[k]), n=float(fit.item_n[k]),
+            details={"raw_mean": _finite(summary.item_raw_mean[k]),
+                     "corrected": _finite(summary.item_corrected[k]),
+                     "low": _finite(summary.item_low[k]),
+                     "high": _finite(summary.item_high[k]),
+                     "infit": _finite(fit.item_infit[k]), "outfit": _finite(fit.item_outfit[k]),
+                     "extreme": int(fit.item_extreme[k]), "by_criterion": by_criterion}))
+    return rows
+
+
+def _facets_raters(fit: Any, ratings: _Ratings) -> list[RaterScore]:
+    return [RaterScore(
+        rater_id=rater_id, n=int(fit.rater_n[k]), flagged=bool(fit.rater_misfit[k]),
+        details={"severity": _finite(fit.rater_severity[k]), "se": _finite(fit.rater_se[k]),
+                 "infit": _finite(fit.rater_infit[k]), "outfit": _finite(fit.rater_outfit[k]),
+                 "extreme": int(fit.rater_extreme[k]), "misfit": bool(fit.rater_misfit[k])})
+        for k, rater_id in enumerate(ratings.rater_ids)]
+
+
+def dawid_skene_results(data: Any, options: dict[str, Any]) -> FitResults:
+    """Dawid-Skene on the ratings (levels as classes) and on span presence, with
+    Krippendorff's alpha per criterion and pairwise span agreement per item."""
+    if not data.annotations:
+        raise NothingToFit("no annotations (skipped ones do not count)")
+    raters = sorted({rater for _a, _i, rater in data.annotations})
+    items = sorted({item for _a, item, _r in data.annotations})
+    rating_fit = _ds_ratings(data, options, raters)
+    span_fit = _ds_spans(data, options, raters)
+    if rating_fit is None and span_fit is None:
+        raise NothingToFit("no ratings on the modelled scale and no span categories")
+    metrics = {"alpha": _alpha(data), "span_agreement": _span_agreement(data),
+               "ratings": rating_fit["metrics"] if rating_fit else None,
+               "spans": span_fit["metrics"] if span_fit else None}
+    headline = rating_fit or span_fit
+    return FitResults(
+        n_data=len(data.annotations), n_iter=headline["fit"].n_iter,
+        converged=headline["fit"].converged,
+        log_likelihood=_finite(headline["fit"].log_likelihood), metrics=metrics,
+        item_scores=_ds_items(items, data, rating_fit, span_fit, metrics),
+        rater_scores=_ds_raters(raters, rating_fit, span_fit))
+
+
+def _ds_ratings(data: Any, options: dict[str, Any], raters: list[int]) -> dict[str, Any] | None:
+    import numpy as np
+
+    from modeling.dawid_skene import fit_dawid_skene
+
+    scale = data.scale
+    modelled = {k for k, c in enumerate(data.criteria) if c.modelled}
+    rows = [(data.annotations[a][1], c, data.annotations[a][2], v) for a, c, v in
+            zip(data.rating_annotation, data.rating_criterion, data.rating_value, strict=True)
+            if c in modelled]
+    if not rows:
+        return None
+    task_keys = sorted({(item, c) for item, c, _r, _v in rows})
+    task_of = {key: k for k, key in enumerate(task_keys)}
+    rater_of = {rater: k for k, rater in enumerate(raters)}
+    tasks = np.asarray([task_of[(item, c)] for item, c, _r, _v in rows], dtype=np.int64)
+    workers = np.asarray([rater_of[r] for _i, _c, r, _v in rows], dtype=np.int64)
+    labels = np.asarray([v - scale[0] for _i, _c, _r, v in rows], dtype=np.int64)
+    fit = fit_dawid_skene(tasks, workers, labels, n_tasks=len(task_keys),
+                          n_workers=len(raters), n_classes=scale[1] - scale[0] + 1,
+                          smoothing=options["smoothing"], device=_device(options))
+    values = list(range(scale[0], scale[1] + 1))
+    return {"fit": fit, "tasks": task_keys, "values": values, "metrics": {
+        "classes": values, "n_tasks": len(task_keys), "n_labels": len(rows),
+        "priors": [_finite(p) for p in fit.priors], "converged": fit.converged,
+        "n_iter": fit.n_iter}}
+
+
+def _ds_spans(data: Any, options: dict[str, Any], raters: list[int]) -> dict[str, Any] | None:
+    import numpy as np
+
+    from modeling.dawid_skene import fit_dawid_skene
+
+    if not data.categories:
+        return None
+    marked = {(a, c) for a, _start, _end, c in data.spans}
+    n_categories = len(data.categories)
+    item_list = sorted({item for _a, item, _r in data.annotations})
+    item_of = {item: k for k, item in enumerate(item_list)}
+    rater_of = {rater: k for k, rater in enumerate(raters)}
+    tasks, workers, labels = [], [], []
+    for a, (_id, item, rater) in enumerate(data.annotations):
+        for c in range(n_categories):
+            tasks.append(item_of[item] * n_categories + c)
+            workers.append(rater_of[rater])
+            labels.append(int((a, c) in marked))
+    fit = fit_dawid_skene(np.asarray(tasks), np.asarray(workers), np.asarray(labels),
+                          n_tasks=len(item_list) * n_categories, n_workers=len(raters),
+                          n_classes=2, smoothing=options["smoothing"], device=_device(options))
+    return {"fit": fit, "items": item_list, "metrics": {
+        "classes": ["not marked", "marked"], "n_tasks": len(item_list) * n_categories,
+        "n_labels": len(labels), "priors": [_finite(p) for p in fit.priors],
+        "converged": fit.converged, "n_iter": fit.n_iter,
+        "categories": [{"id": pk, "name": name} for pk, name in data.categories]}}
+
+
+def _alpha(data: Any) -> list[dict[str, Any]]:
+    import numpy as np
+
+    from modeling.fine_grained import alpha_by_criterion
+
+    if not data.rating_value:
+        return []
+    items = np.asarray([data.annotations[a][1] for a in data.rating_annotation], dtype=np.int64)
+    results = alpha_by_criterion(items, np.asarray(data.rating_criterion),
+                                 np.asarray(data.rating_value), n_criteria=len(data.criteria))
+    return [{"key": c.key, "name": c.name,
+             "alpha": _finite(result[0]) if result else None,
+             "n_items": result[1] if result else 0}
+            for c, result in zip(data.criteria, results, strict=True)]
+
+
+def _span_agreement(data: Any) -> dict[str, Any] | None:
+    import numpy as np
+
+    from modeling.fine_grained import span_agreement_by_item
+
+    if not data.categories:
+        return None
+    by_annotation: dict[int, list[tuple[int, int, int]]] = {}
+    for a, start, end, c in data.spans:
+        by_annotation.setdefault(a, []).append((start, end, c))
+    by_item: dict[int, list[Any]] = {}
+    for a, (_id, item, _rater) in enumerate(data.annotations):
+        rows = by_annotation.get(a, [])
+        by_item.setdefault(item, []).append(np.asarray(rows, dtype=np.int64).reshape(-1, 3))
+    summary = span_agreement_by_item(by_item, n_categories=len(data.categories))
+    return {"micro_f1": _finite(summary.micro_f1), "n_items": summary.n_items,
+            "by_item": {str(item): _finite(f1) for item, f1 in summary.item_micro_f1.items()},
+            "categories": [{"id": pk, "name": name, "f1": _finite(summary.category_f1[k])}
+                           for k, (pk, name) in enumerate(data.categories)]}
+
+
+def _ds_items(items: list[int], data: Any, rating_fit: dict[str, Any] | None,
+              span_fit: dict[str, Any] | None, metrics: dict[str, Any]) -> list[ItemScore]:
+    details: dict[int, dict[str, Any]] = {item: {"labels": {}, "confidence": {},
+                                                 "span_presence": {}} for item in items}
+    if rating_fit:
+        fit, values = rating_fit["fit"], rating_fit["values"]
+        keys = [data.criteria[c].key for c in range(len(data.criteria))]
+        for k, (item, c) in enumerate(rating_fit["tasks"]):
+            details[item]["labels"][keys[c]] = values[int(fit.labels[k])]
+            details[item]["confidence"][keys[c]] = _finite(fit.confidence[k])
+    if span_fit:
+        fit, n_categories = span_fit["fit"], len(data.categories)
+        for k, item in enumerate(span_fit["items"]):
+            for c, (pk, _name) in enumerate(data.categories):
+                details[item]["span_presence"][str(pk)] = _finite(
+                    fit.posteriors[k * n_categories + c, 1])
+    agreement = (metrics["span_agreement"] or {}).get("by_item", {})
+    counts: dict[int, int] = {}
+    for _a, item, _r in data.annotations:
+        counts[item] = counts.get(item, 0) + 1
+    rows = []
+    for item in items:
+        confidence = [v for v in details[item]["confidence"].values() if v is not None]
+        details[item]["span_f1"] = agreement.get(str(item))
+        rows.append(ItemScore(item_id=item, score=sum(confidence) / len(confidence)
+                              if confidence else 0.0, n=float(counts[item]),
+                              details=details[item]))
+    return rows
+
+
+def _ds_raters(raters: list[int], rating_fit: dict[str, Any] | None,
+               span_fit: dict[str, Any] | None) -> list[RaterScore]:
+    rows = []
+    for k, rater_id in enumerate(raters):
+        details = {"ratings": _ds_rater(rating_fit, k), "spans": _ds_rater(span_fit, k)}
+        headline = details["ratings"] or details["spans"]
+        if headline is None:
+            continue
+        rows.append(RaterScore(rater_id=rater_id, reliability=headline["accuracy"],
+                               n=headline["n"], details=details))
+    return rows
+
+
+def _ds_rater(fitted: dict[str, Any] | None, k: int) -> dict[str, Any] | None:
+    if fitted is None or int(fitted["fit"].worker_n_labels[k]) == 0:
+        return None
+    fit = fitted["fit"]
+    return {"confusion": [[_finite(p) for p in row] for row in fit.confusion[k]],
+            "accuracy": _finite(fit.worker_accuracy[k]),
+            "agreement": _finite(fit.worker_agreement[k]),
+            "n": int(fit.worker_n_labels[k])}

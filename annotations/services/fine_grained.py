@@ -22,6 +22,7 @@ from annotations.models import (
     Annotation,
     AnnotationDraft,
     Assignment,
+    FitTrigger,
     Membership,
     Project,
     Rating,
@@ -34,6 +35,8 @@ from annotations.selectors.fine_grained import (
     fine_grained_task,
     item_next_for_rater,
 )
+from annotations.selectors.fine_grained_fits import FINE_GRAINED_FIT_KINDS
+from annotations.services.fits import FitRequest, fit_run_request, fit_trigger_for_kind
 
 MAX_SPANS = 500
 MAX_NOTE_CHARS = 2_000
@@ -109,6 +112,8 @@ def annotation_submit(*, assignment: Assignment, answer: AnnotationInput) -> Ann
             assignment.save(update_fields=["status", "closed_at"])
             AnnotationDraft.objects.filter(rater_id=assignment.rater_id,
                                            item_id=assignment.left_item_id).delete()
+            project_id = assignment.project_id
+            transaction.on_commit(lambda: _refit_when_due(project_id), robust=True)
     except IntegrityError:
         previous = _annotation_for_key(assignment)
         if previous is None:
@@ -130,6 +135,21 @@ def annotation_draft_save(*, assignment: Assignment, data: dict[str, object]
         draft, _created = AnnotationDraft.objects.update_or_create(
             rater_id=locked.rater_id, item_id=locked.left_item_id, defaults={"data": data})
     return draft
+
+
+def fine_grained_fits_request(*, project: Project, requested_by: AbstractBaseUser
+                              ) -> list[FitRequest]:
+    """The lead's "Refit now": many-facet Rasch and Dawid-Skene (with agreement) on the
+    annotations so far; a run that exists for this data already is reused."""
+    return [fit_run_request(project=project, kind=kind, trigger=FitTrigger.MANUAL,
+                            requested_by=requested_by) for kind in FINE_GRAINED_FIT_KINDS]
+
+
+def _refit_when_due(project_id: int) -> None:
+    """After a submission: request the fits whose data grew by ``fit_every_n``."""
+    project = Project.objects.get(pk=project_id)
+    for kind in FINE_GRAINED_FIT_KINDS:
+        fit_trigger_for_kind(project=project, kind=kind)
 
 
 # ---------------------------------------------------------------------------- validation

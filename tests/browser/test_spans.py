@@ -76,7 +76,7 @@ def wait_for_draft(page) -> None:
 
 def test_mouse_and_keyboard_spans_survive_a_reload_and_are_stored_exactly(
         page, live_server, fine_setup, artifacts):
-    project, item = fine_setup
+    project, _item = fine_setup
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     log_in(page, live_server)
