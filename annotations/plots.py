@@ -153,7 +153,7 @@ def win_rate_heatmap(names: Sequence[str], win_rate: Sequence[Sequence[float | N
     n = len(names)
     cell = 44 if n <= 10 else max(18, 440 // max(n, 1))
     left, top = 170, 110
-    width, height = left + cell * n + 12, top + cell * n + 34
+    width, height = left + cell * n + 100, top + cell * n + 34  # room for slanted labels
     svg = Svg(width, height, title=title)
     for j, name in enumerate(names):
         cx = left + cell * j + cell / 2

@@ -78,7 +78,7 @@ BRADLEY_TERRY_DEFAULTS: dict[str, Any] = {
     "alpha": 1.0,  # Gaussian prior precision on the scores; 0 = maximum likelihood
     "position_bias": True,
     "rater_reliability": True,  # Crowd-BT (half-win ties only)
-    "bootstrap": 200,  # replicates for the source leaderboard's intervals; 0 = Hessian SEs
+    "bootstrap": 100,  # replicates for the source leaderboard's intervals; 0 = Hessian SEs
     "evaluation": True,  # cross-validated held-out metrics (skipped for large data)
     "device": "auto",
 }

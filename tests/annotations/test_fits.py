@@ -56,7 +56,7 @@ def add_items(project: Project, *, groups: int = 6, sources: dict[str, float] = 
 def add_judgments(project: Project, items: dict, *, n: int, raters: list, seed: int = 0,
                   strength: dict[str, float] = STRENGTH, left_bonus: float = 0.0,
                   tie_rate: float = 0.1, pairs: list[tuple[str, str]] | None = None,
-                  outcome: str | None = None) -> list[PairwiseJudgment]:
+                  outcome: str | None = None, careless: tuple = ()) -> list[PairwiseJudgment]:
     """Judgments simulated by Bradley-Terry on the sources' strengths (bulk-created)."""
     rng = random.Random(seed)
     groups = sorted({group for group, _ in items})
@@ -65,7 +65,10 @@ def add_judgments(project: Project, items: dict, *, n: int, raters: list, seed: 
         group = rng.choice(groups)
         first, second = rng.choice(pairs) if pairs else rng.sample(sorted(strength), 2)
         left, right = items[(group, first)], items[(group, second)]
-        if outcome is None:
+        rater = raters[index % len(raters)]
+        if rater in careless and rng.random() < 0.8:  # eta = 0.6
+            verdict = rng.choice((Outcome.LEFT, Outcome.RIGHT))
+        elif outcome is None:
             delta = strength[first] - strength[second] + left_bonus
             verdict = (Outcome.TIE if rng.random() < tie_rate else
                        Outcome.LEFT if rng.random() < 1 / (1 + math.exp(-delta))
@@ -73,7 +76,7 @@ def add_judgments(project: Project, items: dict, *, n: int, raters: list, seed: 
         else:
             verdict = outcome
         rows.append(PairwiseJudgment(
-            project=project, rater=raters[index % len(raters)], left_item=left,
+            project=project, rater=rater, left_item=left,
             right_item=right, pair_low=min(left.pk, right.pk),
             pair_high=max(left.pk, right.pk), outcome=verdict, active_seconds=5.0,
             guideline_version=1, selection_strategy="test", idempotency_key=uuid.uuid4()))
@@ -134,6 +137,22 @@ def test_position_bias_is_recovered(db):
     add_judgments(project, items, n=600, raters=raters(), left_bonus=1.0, tie_rate=0.0)
     bias = run_fit(project).metrics["position_bias"]
     assert bias["lower"] > 0.3  # the left side wins far more often than quality predicts
+
+
+def test_a_careless_rater_is_flagged(db):
+    project = ProjectFactory()
+    items = add_items(project, groups=8)
+    good_one, good_two, careless = raters()
+    add_judgments(project, items, n=600, raters=[good_one, good_two, careless],
+                  careless=(careless,), tie_rate=0.0)
+    run = run_fit(project)
+    scores = {score.rater: score for score in RaterScore.objects.filter(run=run)}
+    assert scores[careless].flagged
+    assert not scores[good_one].flagged
+    assert not scores[good_two].flagged
+    assert scores[careless].reliability < min(scores[good_one].reliability,
+                                              scores[good_two].reliability)
+    assert scores[careless].details["basis"] == "sources"
 
 
 def test_evaluation_compares_variants_and_is_reused_until_the_data_grows(judged):

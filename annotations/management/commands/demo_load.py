@@ -7,11 +7,13 @@ import random
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from annotations.demo.data import SOURCE_STRENGTH, demo_jsonl
-from annotations.models import Outcome, Project, RationaleMode, Role
+from annotations.models import FitKind, FitTrigger, Outcome, Project, RationaleMode, Role
+from annotations.services.fits import fit_run_request
 from annotations.services.imports import project_import_items
 from annotations.services.judgments import (
     JudgmentInput,
@@ -28,6 +30,8 @@ DEMO_USERS = {  # username: (password, role in the demo project)
     "annotator2": ("demo-annotator2", Role.ANNOTATOR),
 }
 SIMULATED_RATERS = ["sim-rater-1", "sim-rater-2", "sim-rater-3"]
+CARELESS_RATER = "sim-rater-3"  # answers at random 70 % of the time: the dashboard flags it
+LEFT_BONUS = 0.3  # a simulated position bias: the left response looks a little better
 INSTRUCTIONS = """Compare the two responses to the prompt.
 
 * Prefer the response that is **correct**, **complete** and **clear**.
@@ -49,8 +53,19 @@ class Command(BaseCommand):
         if project is None:
             with transaction.atomic():
                 project = self._project(users)
-            self._simulate(project, judgments)
+            with transaction.atomic():  # one automatic fit after the commit, not one per 20
+                self._simulate(project, judgments)
         self.stdout.write(f"Demo project: {project.name} (id {project.pk})")
+        self._request_fit(project)
+
+    def _request_fit(self, project: Project) -> None:
+        """The demo's worker runs it, so the lead's dashboard is populated."""
+        try:
+            fit = fit_run_request(project=project, kind=FitKind.BRADLEY_TERRY,
+                                  trigger=FitTrigger.AUTO)
+        except ValidationError:
+            return
+        self.stdout.write(f"Bradley-Terry fit #{fit.run.pk}: {fit.run.status}")
 
     def _users(self) -> dict[str, object]:
         User = get_user_model()
@@ -91,13 +106,17 @@ class Command(BaseCommand):
                 if assignment is None:
                     break
                 outcome = _simulated_outcome(rng, assignment.left_item.source,
-                                             assignment.right_item.source)
+                                             assignment.right_item.source,
+                                             careless=username == CARELESS_RATER)
                 judgment_submit(assignment=assignment, answer=JudgmentInput(
                     outcome=outcome, active_seconds=rng.uniform(5, 40)))
 
 
-def _simulated_outcome(rng: random.Random, left_source: str, right_source: str) -> str:
-    difference = SOURCE_STRENGTH[left_source] - SOURCE_STRENGTH[right_source]
+def _simulated_outcome(rng: random.Random, left_source: str, right_source: str, *,
+                       careless: bool = False) -> str:
+    difference = SOURCE_STRENGTH[left_source] - SOURCE_STRENGTH[right_source] + LEFT_BONUS
     if rng.random() < 0.12:
         return Outcome.TIE
+    if careless and rng.random() < 0.7:
+        return rng.choice((Outcome.LEFT, Outcome.RIGHT))
     return Outcome.LEFT if rng.random() < 1 / (1 + math.exp(-difference)) else Outcome.RIGHT

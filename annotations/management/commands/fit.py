@@ -44,11 +44,11 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from None
         run = request.run
-        if not request.queued:
+        if not request.queued and not (sync and run.status == "queued"):
             self.stdout.write(f"run {run.pk} already covers these data (up to judgment "
                               f"#{run.data_version}): {run.status}")
             return
-        if sync:
+        if sync:  # a queued run is run here; a worker that picks it up later skips it
             _run_here(run.pk)
             run.refresh_from_db()
         self.stdout.write(_describe(run))
