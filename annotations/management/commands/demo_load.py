@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 from annotations.demo.data import SOURCE_STRENGTH, demo_jsonl
+from annotations.demo.fine_grained import load_fine_grained_demo, request_fine_grained_fits
 from annotations.models import FitKind, FitTrigger, Outcome, Project, RationaleMode, Role
 from annotations.services.fits import fit_run_request
 from annotations.services.imports import project_import_items
@@ -57,6 +58,10 @@ class Command(BaseCommand):
                 self._simulate(project, judgments)
         self.stdout.write(f"Demo project: {project.name} (id {project.pk})")
         self._request_fit(project)
+        fine = load_fine_grained_demo(lead=users["lead"], annotators=["annotator", "annotator2"])
+        self.stdout.write(f"Fine-grained demo project: {fine.name} (id {fine.pk})")
+        for line in request_fine_grained_fits(fine):
+            self.stdout.write(line)
 
     def _request_fit(self, project: Project) -> None:
         """The demo's worker runs it, so the lead's dashboard is populated."""
