@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 Array = Any  # numpy.ndarray or torch.Tensor
 
@@ -70,10 +69,23 @@ class NumpyOps:
         return np.zeros(shape)
 
     def sigmoid(self, x: Array) -> Array:
-        return special.expit(x)
+        z = np.exp(-np.abs(x))
+        return np.where(x >= 0, 1.0, z) / (1.0 + z)
 
     def log_sigmoid(self, x: Array) -> Array:
-        return special.log_expit(x)
+        return self.sigmoid_and_log(x)[1]
+
+    def sigmoid_and_log(self, x: Array) -> tuple[Array, Array]:
+        """sigma(x) and log sigma(x) from one exp and one log1p (stable for any x)."""
+        if x.size and float(np.abs(x).max()) < 700:  # exp(-x) cannot overflow: 4 passes
+            one_plus = np.exp(-x)
+            one_plus += 1.0
+            log_sigma = np.log(one_plus)
+            np.negative(log_sigma, out=log_sigma)
+            return np.reciprocal(one_plus, out=one_plus), log_sigma
+        z = np.exp(-np.abs(x))
+        sigma = np.where(x >= 0, 1.0, z) / (1.0 + z)
+        return sigma, np.minimum(x, 0.0) - np.log1p(z)
 
     def scatter(self, index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
         """Sum ``values`` (..., m) into ``size`` bins by ``index`` (m,) on the last axis."""
@@ -100,6 +112,16 @@ class NumpyOps:
 
     def solve(self, matrix: Array, rhs: Array) -> Array:
         return np.linalg.solve(matrix, rhs)
+
+    def cholesky_inverse(self, matrix: Array) -> Array:
+        """Inverse of a symmetric positive definite matrix (LAPACK potrf + potri)."""
+        from scipy.linalg import lapack
+
+        factor, info = lapack.dpotrf(matrix, lower=True)
+        if info != 0:
+            return np.linalg.pinv(matrix, hermitian=True)
+        inverse, info = lapack.dpotri(factor, lower=True)
+        return np.tril(inverse) + np.tril(inverse, -1).T
 
     def inv(self, matrix: Array) -> Array:
         return np.linalg.inv(matrix)
@@ -155,6 +177,9 @@ class TorchOps:
     def log_sigmoid(self, x: Array) -> Array:
         return self.torch.nn.functional.logsigmoid(x)
 
+    def sigmoid_and_log(self, x: Array) -> tuple[Array, Array]:
+        return self.torch.sigmoid(x), self.torch.nn.functional.logsigmoid(x)
+
     def scatter(self, index: Any, values: Any, size: int) -> Any:
         out = self.torch.zeros((*values.shape[:-1], size), dtype=values.dtype,
                                device=values.device)
@@ -168,6 +193,12 @@ class TorchOps:
 
     def solve(self, matrix: Array, rhs: Array) -> Array:
         return self.torch.linalg.solve(matrix, rhs)
+
+    def cholesky_inverse(self, matrix: Array) -> Array:
+        factor, info = self.torch.linalg.cholesky_ex(matrix)
+        if int(info) != 0:
+            return self.torch.linalg.pinv(matrix, hermitian=True)
+        return self.torch.cholesky_inverse(factor)
 
     def inv(self, matrix: Array) -> Array:
         return self.torch.linalg.inv(matrix)

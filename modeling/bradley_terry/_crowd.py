@@ -45,7 +45,7 @@ def fit(model: Model, rows: Rows, s: object, phi: object, *, n_raters: int,
         moved = _line_search(model, s, phi, ds, dphi, system, value)
         if moved is None:
             break
-        s, phi, _, size = moved
+        s, phi, _, size, _ = moved
         new_eta = update_eta(model, s, phi, raters, eta, prior)
         size = max(size, float(np.abs(new_eta - eta).max(initial=0.0)))
         eta = new_eta

@@ -143,7 +143,8 @@ def _groups(labels: np.ndarray, count: int) -> list[list[int]]:
     return sorted(groups, key=lambda group: (-len(group), group[0]))
 
 
-def check_identified(rows: Rows, beats: np.ndarray, *, what: str = "scores") -> None:
+def check_identified(rows: Rows, beats: np.ndarray, parts: list[list[int]], *,
+                     what: str = "scores") -> None:
     """Raise :class:`NotIdentifiedError` when the ML scores are infinite or not unique.
 
     ``beats[r]`` (m, 2) says whether, in row r, i ever did at least as well as j
@@ -154,7 +155,6 @@ def check_identified(rows: Rows, beats: np.ndarray, *, what: str = "scores") -> 
     from scipy.sparse.csgraph import connected_components
 
     n = rows.n_items
-    parts = components(rows)
     if len(parts) > 1:
         raise NotIdentifiedError(
             f"the comparison graph has {len(parts)} disconnected components, so the "

@@ -56,8 +56,14 @@ class Logistic:
         return theta.sum(-1) == theta.sum(-1)
 
     def wins(self, counts: Array) -> tuple[Array, Array]:
+        """Wins of i and of j per row, ties counting half (cached per counts array)."""
+        cached = getattr(self, "_wins", None)
+        if cached is not None and cached[0] is counts:
+            return cached[1], cached[2]
         half_ties = 0.5 * counts[..., 1]
-        return counts[..., 2] + half_ties, counts[..., 0] + half_ties
+        wins_i, wins_j = counts[..., 2] + half_ties, counts[..., 0] + half_ties
+        self._wins = (counts, wins_i, wins_j)
+        return wins_i, wins_j
 
     def evaluate(self, delta: Array, theta: Array, counts: Array, eta: Array | None = None,
                  derivatives: bool = True) -> Derivatives:
@@ -65,11 +71,12 @@ class Logistic:
         wins_i, wins_j = self.wins(counts)
         if eta is not None:
             return self._crowd(delta, theta, wins_i, wins_j, eta, derivatives)
-        loglik = (wins_i * ops.log_sigmoid(delta) + wins_j * ops.log_sigmoid(-delta)).sum(-1)
+        total = wins_i + wins_j
+        p, log_p = ops.sigmoid_and_log(delta)
+        # a log sigma(d) + b log sigma(-d) = (a + b) log sigma(d) - b d
+        loglik = (total * log_p - wins_j * delta).sum(-1)
         if not derivatives:
             return Derivatives(loglik, None, None, None, None, None)
-        total = wins_i + wins_j
-        p = ops.sigmoid(delta)
         empty = ops.zeros(*delta.shape, 0)
         return Derivatives(loglik, wins_i - total * p, empty[..., 0, :],
                            total * p * (1 - p), empty, ops.zeros(*delta.shape[:-1], 0, 0))

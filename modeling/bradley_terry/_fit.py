@@ -57,8 +57,8 @@ def fit_bradley_terry(left: ArrayLike, right: ArrayLike, outcome: ArrayLike, n_i
                       max_iter: int = 100, tol: float = 1e-9,
                       replicate_weights: ArrayLike | None = None,
                       rater_prior: tuple[float, float] = (2.0, 2.0),
-                      se_probes: int = 256, backend: str | None = None
-                      ) -> BradleyTerryResult:
+                      se_probes: int = 256, standard_errors: bool = True,
+                      backend: str | None = None) -> BradleyTerryResult:
     """Fit a Bradley-Terry model by damped Newton's method; see the package docstring."""
     started = time.perf_counter()
     data = _validate(left, right, outcome, n_items, weights, rater, n_raters, left_shown,
@@ -85,7 +85,12 @@ def fit_bradley_terry(left: ArrayLike, right: ArrayLike, outcome: ArrayLike, n_i
         model.eta = ops.asarray(eta[rows.rater])
     else:
         fit = newton(model, s, phi, max_iter=max_iter, tol=tol, plan=plan)
-    variances, phi_variances, se_method = _uncertainty.variances(model, fit, se_probes, seed)
+    if standard_errors:
+        variances, phi_variances, se_method = _uncertainty.variances(model, fit, se_probes,
+                                                                     seed)
+    else:
+        variances, phi_variances, se_method = (np.full(n_items, np.nan),
+                                               np.full(model.n_phi, np.nan), "none")
     bootstrap_scores = _uncertainty.bootstrap(model, rows, fit, data.get("replicates"),
                                               bootstrap, seed, max_iter=max_iter, tol=tol)
     return _result(ops, model, fit, family, tie_parameter, eta, variances, phi_variances,
@@ -199,7 +204,7 @@ def _check_graph(rows: Rows, family: object, alpha: float, data: dict) -> list[l
     if alpha == 0:
         beats = np.stack([counts[:, K // 2:].sum(1) > 0, counts[:, :(K + 1) // 2].sum(1) > 0],
                          axis=1)
-        check_identified(rows, beats)
+        check_identified(rows, beats, parts)
         _check_nuisance(rows, family, data)
     elif len(parts) > 1:
         shown = "; ".join(str(part[:10])[:-1] + (", ...]" if len(part) > 10 else "]")
@@ -249,11 +254,11 @@ def _result(ops: Ops, model: Model, fit: object, family: object, tie_parameter: 
     if isinstance(family, Ordinal):
         thresholds = ops.to_numpy(family.cut_points(ops.asarray(phi[position:])))
     return BradleyTerryResult(
-        scores=s - s.mean(), se=np.sqrt(np.maximum(variances, 0.0)),
+        scores=s - s.mean(), se=np.sqrt(np.clip(variances, 0.0, None)),
         log_likelihood=fit.system.loglik, n_iter=fit.n_iter, converged=fit.converged,
         tie_parameter=tie_parameter,
         position_bias=float(phi[0]) if position else None,
-        position_bias_se=float(np.sqrt(max(phi_variances[0], 0.0))) if position else None,
+        position_bias_se=float(np.sqrt(np.abs(phi_variances[0]))) if position else None,
         rater_reliability=eta, thresholds=thresholds, bootstrap_scores=bootstrap_scores,
         components=parts, device=ops.name, seconds=time.perf_counter() - started,
         solver=f"{fit.method}/{fit.solver.plan.method}", se_method=se_method)

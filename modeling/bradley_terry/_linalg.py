@@ -2,10 +2,11 @@
 
 Three ways, chosen per fit and remembered across Newton iterations (:class:`SolverPlan`):
 
-* ``dense``: Cholesky of the n x n matrix, for n up to ``DENSE_MAX`` (any device).
-* ``cg``: conjugate gradients with the Jacobi preconditioner. Fast when the comparison
-  graph is well connected (uniformly random pairs: ~15 iterations at any size); it is
-  abandoned after ``CG_PATIENCE`` iterations.
+* ``dense``: Cholesky of the n x n matrix: for up to ``DENSE_MAX`` items on the CPU (where
+  O(n^3) beats CG's start-up only for tiny problems) and ``CUDA_DENSE_MAX`` on a GPU.
+* ``cg``: conjugate gradients with the Jacobi preconditioner, the first choice otherwise.
+  Fast when the comparison graph is well connected (uniformly random pairs: ~15
+  iterations at any size); abandoned after ``CG_PATIENCE`` iterations.
 * ``direct``: sparse LU (SuperLU with a minimum-degree ordering, through
   :func:`scipy.sparse.linalg.splu`) of the Laplacian. Needed when pairs join near
   neighbours in strength, as active selection produces: the Laplacian is then close to a
@@ -26,7 +27,7 @@ import numpy as np
 
 from modeling.bradley_terry._backend import Array, Ops
 
-DENSE_MAX = 2500
+DENSE_MAX = 100
 CUDA_DENSE_MAX = 20000
 CG_PATIENCE = 150
 
@@ -49,7 +50,6 @@ class Graph:
                 raise ValueError("rows must be sorted by their first item")
             indptr = np.r_[0, np.cumsum(np.bincount(first, minlength=n))]
             self._upper = csr_matrix((np.ones(len(first)), second, indptr), shape=(n, n))
-            self._lower = self._upper.T
 
     def degree(self, weights: Array) -> Array:
         """Weighted degree (..., n) for row weights (..., m)."""
@@ -70,8 +70,8 @@ class Graph:
     def matvec(self, weights: Array, diagonal: Array, x: Array) -> Array:
         """L x for one weight vector (m,) and a batch of vectors x (k, n)."""
         if self._upper is not None:
-            self._upper.data = np.asarray(weights)
-            adjacency = (self._upper @ x.T + self._lower @ x.T).T
+            self._upper.data[:] = weights  # shared with the transpose
+            adjacency = (self._upper @ x.T + self._upper.T @ x.T).T
             return diagonal * x - adjacency
         return self.batched_matvec(weights, diagonal, x)
 

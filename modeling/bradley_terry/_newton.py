@@ -133,10 +133,11 @@ def newton(model: Model, s: Array, phi: Array, *, max_iter: int, tol: float,
            plan: SolverPlan) -> Fit:
     """Damped Newton; falls back to MM (quadratic bound) if a step cannot be made."""
     step_tol = math.sqrt(tol)
-    value = float(model.objective(s, phi))
+    der = model.evaluate(s, phi)
+    value = float(der.loglik + model.log_prior(s, phi))
     first_norm = None
     for iteration in range(1, max_iter + 1):
-        system = newton_system(model, s, phi)
+        system = newton_system(model, s, phi, der)
         norm = _norm(model.ops, system)
         first_norm = first_norm or max(norm, 1e-300)
         solver = LaplacianSolver(model.graph, system.weights, system.diagonal,
@@ -148,9 +149,9 @@ def newton(model: Model, s: Array, phi: Array, *, max_iter: int, tol: float,
         if moved is None:
             return _fallback(model, s, phi, max_iter=max_iter, tol=tol, plan=plan,
                              done=iteration - 1)
-        s, phi, value, size = moved
+        s, phi, value, size, der = moved
         if size <= step_tol:
-            final = newton_system(model, s, phi)
+            final = newton_system(model, s, phi, der)
             final_solver = LaplacianSolver(model.graph, final.weights, final.diagonal,
                                            ground=model.ground, plan=plan)
             return Fit(s, phi, iteration, True, final, final_solver, "newton")
@@ -163,7 +164,9 @@ def _norm(ops: Ops, system: System) -> float:
 
 
 def _line_search(model: Model, s: Array, phi: Array, ds: Array, dphi: Array,
-                 system: System, value: float) -> tuple[Array, Array, float, float] | None:
+                 system: System, value: float
+                 ) -> tuple[Array, Array, float, float, Derivatives] | None:
+    """Backtrack from the full step until the log-posterior rises (Armijo)."""
     ops = model.ops
     decrement = float((system.grad_s * ds).sum() + (system.grad_phi * dphi).sum())
     if not math.isfinite(decrement) or decrement < -1e-8 * max(1.0, abs(value)):
@@ -173,10 +176,11 @@ def _line_search(model: Model, s: Array, phi: Array, ds: Array, dphi: Array,
     for _ in range(50):
         s_new, phi_new = s + step * ds, phi + step * dphi
         if bool(model.valid(phi_new)):
-            new_value = float(model.objective(s_new, phi_new))
+            der = model.evaluate(s_new, phi_new)
+            new_value = float(der.loglik + model.log_prior(s_new, phi_new))
             if math.isfinite(new_value) and new_value >= value + 1e-4 * step * decrement - slack:
                 size = step * max(_max_abs(ops, ds), _max_abs(ops, dphi))
-                return s_new, phi_new, new_value, size
+                return s_new, phi_new, new_value, size, der
         step *= 0.5
     return None
 
@@ -223,13 +227,17 @@ def covariance_dense(model: Model, system: System) -> np.ndarray:
     laplacian = model.graph.dense(system.weights, system.diagonal)
     top = ops.cat([laplacian, system.border], axis=1)
     bottom = ops.cat([system.border.T, system.corner], axis=1)
-    hessian = ops.to_numpy(ops.cat([top, bottom], axis=0))
+    hessian = ops.cat([top, bottom], axis=0)
     n = model.n
-    keep = np.ones(len(hessian), bool)
     if model.ground:
-        keep[n - 1] = False
-    covariance = np.zeros_like(hessian)
-    covariance[np.ix_(keep, keep)] = np.linalg.inv(hessian[np.ix_(keep, keep)])
+        keep = ops.asarray(np.flatnonzero(np.arange(len(hessian)) != n - 1), integer=True)
+        hessian = hessian[keep][:, keep]
+    inverse = ops.to_numpy(ops.cholesky_inverse(hessian))
+    if not model.ground:
+        return inverse
+    covariance = np.zeros((len(inverse) + 1, len(inverse) + 1))
+    keep = np.arange(len(covariance)) != n - 1
+    covariance[np.ix_(keep, keep)] = inverse
     return covariance
 
 
