@@ -47,6 +47,14 @@ def gated_view(check: Callable[..., None], methods: tuple[str, ...]) -> Callable
     return decorator
 
 
+def posted(request: HttpRequest, *, files: bool = False) -> object | None:
+    """The POST data (or files) to bind a form to: bound on any POST, even an empty one, so
+    that an empty submission gets its "required" errors (422), not a blank form."""
+    if request.method != "POST":
+        return None
+    return request.FILES if files else request.POST
+
+
 def manager_view(methods: tuple[str, ...] = ("GET",)) -> Callable[[View], View]:
     """Administrators and project leads (403 for everyone else)."""
     return gated_view(require_manager, methods)

@@ -26,6 +26,7 @@ from annotations.services.crowd import (
 )
 from annotations.services.links import LinkRefused
 from annotations.services.raters import work_done
+from annotations.views.admin_area import posted
 from annotations.views.common import add_errors, project_view
 
 LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -33,7 +34,7 @@ LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 @project_view(need=Capability.MANAGE, methods=("GET", "POST"))
 def crowd_studies(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
-    form = CrowdStudyForm(request.POST or None)
+    form = CrowdStudyForm(posted(request))
     link = None
     if request.method == "POST" and form.is_valid():
         try:

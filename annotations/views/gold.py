@@ -12,12 +12,13 @@ from annotations.forms_pools import GoldImportForm, GoldRateForm
 from annotations.selectors.gold import gold_questions_for_project, gold_rate, gold_scores
 from annotations.services.audit import Actor
 from annotations.services.gold import gold_delete, gold_import, gold_settings_set
+from annotations.views.admin_area import posted
 from annotations.views.common import add_errors, project_view
 
 
 @project_view(need=Capability.MANAGE, methods=("GET", "POST"))
 def gold_questions(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
-    form = GoldImportForm(request.POST or None, request.FILES or None)
+    form = GoldImportForm(posted(request), posted(request, files=True))
     if request.method == "POST" and form.is_valid():
         try:
             count = gold_import(actor=Actor.of(request), project=access.project,

@@ -28,7 +28,7 @@ from annotations.services.invitations import (
     invitation_revoke,
 )
 from annotations.services.links import LinkRefused
-from annotations.views.admin_area import manager_view
+from annotations.views.admin_area import manager_view, posted
 from annotations.views.common import add_errors
 
 LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -36,7 +36,7 @@ LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 @manager_view(methods=("GET", "POST"))
 def invitation_list(request: HttpRequest) -> HttpResponse:
-    form = InvitationForm(request.POST or None, user=request.user)
+    form = InvitationForm(posted(request), user=request.user)
     link = None
     if request.method == "POST" and form.is_valid():
         try:
@@ -54,7 +54,8 @@ def invitation_list(request: HttpRequest) -> HttpResponse:
 
 @manager_view(methods=("GET", "POST"))
 def invitation_bulk(request: HttpRequest) -> HttpResponse:
-    form = BulkInvitationForm(request.POST or None, request.FILES or None, user=request.user)
+    form = BulkInvitationForm(posted(request), posted(request, files=True),
+                              user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             issued = invitation_bulk_create(actor=Actor.of(request), preset=form.to_preset(),
@@ -84,14 +85,14 @@ def invitation_accept_view(request: HttpRequest, token: str) -> HttpResponse:
     except LinkRefused as refusal:
         return _refused(request, refusal)
     signed_in = request.user.is_authenticated
-    form = AccountForm(None if signed_in else request.POST or None,
+    form = AccountForm(None if signed_in else posted(request),
                        initial={"email": invitation.email})
     if request.method == "POST" and (signed_in or form.is_valid()):
         try:
             user, invitation = invitation_accept(
                 token=token, user=request.user if signed_in else None,
                 account=None if signed_in else form.to_account(),
-                ip=request.META.get("REMOTE_ADDR"))
+                ip=Actor.of(request).ip)
         except LinkRefused as refusal:
             return _refused(request, refusal)
         except ValidationError as error:

@@ -19,14 +19,14 @@ from annotations.forms_pools import PoolForm, UsernameForm
 from annotations.selectors.pools import pool_members, pool_projects, pool_rows, pool_stats
 from annotations.services.audit import Actor
 from annotations.services.pools import pool_create, pool_member_add, pool_member_remove
-from annotations.views.admin_area import manager_view
+from annotations.views.admin_area import manager_view, posted
 from annotations.views.common import add_errors
 
 
 @manager_view(methods=("GET", "POST"))
 def pool_list(request: HttpRequest) -> HttpResponse:
     may_create = is_admin(request.user) or can_create_projects(request.user)
-    form = PoolForm(request.POST or None)
+    form = PoolForm(posted(request))
     if request.method == "POST":
         if not may_create:
             raise PermissionDenied("Only administrators and users who may create projects can "

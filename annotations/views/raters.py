@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
 
 from annotations.access import (
     Capability,
@@ -143,6 +144,7 @@ def notification_dismiss_view(request: HttpRequest, access: ProjectAccess,
 
 
 @login_required
+@require_GET
 def my_quality_view(request: HttpRequest) -> HttpResponse:
     return render(request, "annotations/raters/my_quality.html",
                   {"projects": my_quality(request.user)})
