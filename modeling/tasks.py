@@ -429,7 +429,7 @@ def _evaluate(arrays: _Arrays, options: dict[str, Any]) -> dict[str, Any]:
     from modeling.evaluation import compare_models, learning_curve
 
     common = {"alpha": options["alpha"], "ties": "half", "n_folds": EVALUATION_FOLDS,
-              "seed": 0, "device": _model_options(options)["device"]}
+              "seed": 0, "device": _model_options(options)["device"], **_without_se()}
     variants = _variants(arrays, options)
     fitted = _fitted_variant(options)
     with warnings.catch_warnings():
@@ -448,6 +448,18 @@ def _evaluate(arrays: _Arrays, options: dict[str, Any]) -> dict[str, Any]:
                                 "log_loss_se": _finite(point.log_loss_se),
                                 "accuracy": _finite(point.accuracy),
                                 "brier": _finite(point.brier)} for point in curve]}
+
+
+def _without_se() -> dict[str, Any]:
+    """Held-out predictions need no standard errors, which dominate the cost of a fit with
+    up to a few thousand items (dense inverse: 1.2 s against 0.02 s at 1,600 items); skip
+    them where the engine allows it."""
+    import inspect
+
+    from modeling.bradley_terry import fit_bradley_terry
+
+    supported = "standard_errors" in inspect.signature(fit_bradley_terry).parameters
+    return {"standard_errors": False} if supported else {}
 
 
 def _variants(arrays: _Arrays, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
