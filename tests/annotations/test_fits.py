@@ -491,3 +491,12 @@ def test_fit_command_runs_synchronously(judged, capsys):
     call_command("fit", str(project.pk), "--sync")
     assert "already" in capsys.readouterr().out
     assert FitRun.objects.count() == 1
+
+
+def test_beat_schedules_the_reconciler_task(settings):
+    from modeling.tasks import fit_runs_reconcile_task
+
+    entry = settings.CELERY_BEAT_SCHEDULE["fit-runs-reconcile"]
+    assert entry["task"] == fit_runs_reconcile_task.name
+    assert entry["options"]["queue"] == "default"
+    assert current_app.conf.task_routes["modeling.tasks.*"]["queue"] == "modeling"
