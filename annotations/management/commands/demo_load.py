@@ -13,6 +13,7 @@ from django.db import transaction
 
 from annotations.demo.data import SOURCE_STRENGTH, demo_jsonl
 from annotations.demo.fine_grained import load_fine_grained_demo, request_fine_grained_fits
+from annotations.demo.pools import load_pools_demo
 from annotations.models import FitKind, FitTrigger, Outcome, Project, RationaleMode, Role
 from annotations.services.fits import fit_run_request
 from annotations.services.imports import project_import_items
@@ -57,6 +58,9 @@ class Command(BaseCommand):
             with transaction.atomic():  # one automatic fit after the commit, not one per 20
                 self._simulate(project, judgments)
         self.stdout.write(f"Demo project: {project.name} (id {project.pk})")
+        for line in load_pools_demo(project=project, admin=users["admin"],
+                                    raters=["annotator", "annotator2", *SIMULATED_RATERS]):
+            self.stdout.write(line)
         self._request_fit(project)
         fine = load_fine_grained_demo(lead=users["lead"], annotators=["annotator", "annotator2"])
         self.stdout.write(f"Fine-grained demo project: {fine.name} (id {fine.pk})")
