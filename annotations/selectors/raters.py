@@ -121,8 +121,9 @@ class MyQuality:
 
 
 def my_quality(user: AbstractBaseUser) -> list[MyQuality]:
-    """The rater's quality in each project they annotate in."""
-    rows = [row for row in project_list_for_user(user) if row.role == Role.ANNOTATOR]
+    """The rater's quality in each pairwise project they annotate in."""
+    rows = [row for row in project_list_for_user(user)
+            if row.role == Role.ANNOTATOR and row.project.is_pairwise]
     return [_my_quality_in(row.project, user, row.done, row.total) for row in rows]
 
 

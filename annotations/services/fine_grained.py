@@ -37,6 +37,7 @@ from annotations.selectors.fine_grained import (
 )
 from annotations.selectors.fine_grained_fits import FINE_GRAINED_FIT_KINDS
 from annotations.services.fits import FitRequest, fit_run_request, fit_trigger_for_kind
+from annotations.services.raters import rater_serving_check
 
 MAX_SPANS = 500
 MAX_NOTE_CHARS = 2_000
@@ -87,6 +88,7 @@ def item_assignment_for_rater(*, project: Project, rater: AbstractBaseUser) -> A
                 assignment.expires_at = _lease_end(now)
                 assignment.save(update_fields=["expires_at"])
             return assignment
+        rater_serving_check(project=project, rater=rater)  # pauses, blocks, workload caps
         choice = item_next_for_rater(project=project, rater=rater, now=now)
         if choice is None:
             return None

@@ -3,6 +3,8 @@ notices the project page shows to those who may use them."""
 
 from __future__ import annotations
 
+import json
+
 from django import template
 from django.contrib.auth.models import AbstractBaseUser
 
@@ -15,6 +17,12 @@ register = template.Library()
 @register.filter(name="is_manager")
 def is_manager_filter(user: AbstractBaseUser) -> bool:
     return is_manager(user)
+
+
+@register.filter(name="as_json")
+def as_json(value: object) -> str:
+    """A JSON value as compact JSON text (escaped by the template like any text)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
 
 
 @register.inclusion_tag("annotations/raters/partials/project_tools.html", takes_context=True)

@@ -4,6 +4,8 @@ fits, and workload caps: leases are released at once, the next request says why.
 from __future__ import annotations
 
 import html
+import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -12,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from annotations.models import (
+    Annotation,
     Assignment,
     AuditEntry,
     Membership,
@@ -22,7 +25,10 @@ from annotations.models import (
 )
 from annotations.models.judgment import AssignmentStatus
 from annotations.selectors.fits import LIVE_JUDGMENT
+from annotations.selectors.raters import consensus_agreement
+from annotations.services.fine_grained import item_assignment_for_rater
 from annotations.services.judgments import JudgmentInput, assignment_for_rater, judgment_submit
+from annotations.services.raters import WorkloadCapReached
 from tests.annotations.helpers import table_counts
 from tests.annotations.pools_support import admin_user, judge, last_audit, member
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory
@@ -243,3 +249,52 @@ def test_released_lease_is_never_recorded(project, items, lead, annotator):
     with pytest.raises(ValidationError, match="withdrawn"):
         judgment_submit(assignment=held, answer=JudgmentInput(outcome="left"))
     assert not PairwiseJudgment.objects.exists()
+
+
+def judge_pair(project, rater, left, right, outcome):
+    assignment = Assignment.objects.create(
+        project=project, rater=rater, left_item=left, right_item=right,
+        selection_strategy="test", expires_at=timezone.now() + timedelta(hours=1))
+    return judgment_submit(assignment=assignment, answer=JudgmentInput(outcome=outcome))
+
+
+@pytest.fixture
+def crowd_of_four(project):
+    """Four raters on two pairs: everyone prefers a over c; on a vs b the last one dissents."""
+    a, b, c = (ItemFactory(project=project, group="q") for _ in range(3))
+    raters = [member(project, name) for name in ("alice-x", "bruno-x", "chen-x", "dara-x")]
+    for index, rater in enumerate(raters):
+        judge_pair(project, rater, a, b, "left" if index < 3 else "right")
+        judge_pair(project, rater, c, a, "right")
+    return raters
+
+
+def test_agreement_with_consensus_leaves_the_rater_out(project, crowd_of_four):
+    agreement = consensus_agreement(project)
+    alice, _bruno, _chen, dara = crowd_of_four
+    assert (agreement[alice.pk].agreed, agreement[alice.pk].compared) == (2, 2)
+    assert (agreement[dara.pk].agreed, agreement[dara.pk].compared) == (1, 2)
+
+
+def test_my_quality_ranks_by_quality_and_keeps_others_anonymous(client_for, monkeypatch,
+                                                                project, crowd_of_four):
+    monkeypatch.setattr("annotations.selectors.raters.LEADERBOARD_MIN_JUDGMENTS", 2)
+    dara = crowd_of_four[-1]
+    page = client_for(dara).get(reverse("my-quality"))
+    assert page.status_code == 200
+    content = page.content.decode()
+    board = content[content.index("Quality leaderboard"):]
+    assert re.search(r'<tr class="me"><td class="num">4</td><td>you</td>', board)
+    for name in ("alice-x", "bruno-x", "chen-x"):
+        assert name not in content
+    assert "0.50" in board  # dara's agreement
+    assert "Judgments" not in board  # a quality leaderboard, not a volume one
+
+
+def test_caps_also_stop_fine_grained_serving(project, items, lead, annotator):
+    WorkloadCap.objects.create(project=project, rater=annotator, per_project=1)
+    Annotation.objects.create(project=project, rater=annotator, item=items[0],
+                              active_seconds=3, guideline_version=1, selection_strategy="t",
+                              idempotency_key=uuid.uuid4())
+    with pytest.raises(WorkloadCapReached, match="limit of 1 tasks"):
+        item_assignment_for_rater(project=project, rater=annotator)
