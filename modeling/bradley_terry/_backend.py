@@ -103,12 +103,9 @@ class NumpyOps:
 
     def cholesky_solve(self, factor: Array, rhs: Array) -> Array:
         """Solve ``(L L^T) x = rhs`` for rhs (..., n, k)."""
-        from scipy.linalg import solve_triangular
+        from scipy.linalg import cho_solve
 
-        if factor.ndim == 2:
-            y = solve_triangular(factor, rhs, lower=True, check_finite=False)
-            return solve_triangular(factor, y, lower=True, trans="T", check_finite=False)
-        return np.linalg.solve(factor @ np.swapaxes(factor, -1, -2), rhs)
+        return cho_solve((factor, True), rhs, check_finite=False)
 
     def solve(self, matrix: Array, rhs: Array) -> Array:
         return np.linalg.solve(matrix, rhs)

@@ -204,16 +204,20 @@ def _fallback(model: Model, s: Array, phi: Array, *, max_iter: int, tol: float,
         return Fit(s, phi, done, False, system, solver, "newton")
     wins_i, wins_j = model.family.wins(model.counts)
     bound = 0.25 * (wins_i + wins_j)
-    step_tol = math.sqrt(tol)
     fixed = newton_system(model, s, phi, curvature=bound)
     solver = LaplacianSolver(model.graph, fixed.weights, fixed.diagonal, ground=model.ground,
                              plan=plan)
+    previous = math.inf
     for iteration in range(1, 20 * max_iter + 1):
         system = newton_system(model, s, phi)
         ds, dphi = bordered_solve(model.ops, solver, system.grad_s, system.grad_phi,
                                   fixed.border, fixed.corner)
         s, phi = s + ds, phi + dphi
-        if max(_max_abs(model.ops, ds), _max_abs(model.ops, dphi)) <= step_tol:
+        size = max(_max_abs(model.ops, ds), _max_abs(model.ops, dphi))
+        rate = min(size / previous, 0.999) if math.isfinite(previous) and previous > 0 else 0.999
+        previous = size
+        # linear convergence: the distance left is about size * rate / (1 - rate)
+        if size * rate / (1 - rate) <= 0.01 * math.sqrt(tol) or size <= tol:
             final = newton_system(model, s, phi)
             return Fit(s, phi, done + iteration, True, final,
                        LaplacianSolver(model.graph, final.weights, final.diagonal,

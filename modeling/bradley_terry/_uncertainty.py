@@ -162,7 +162,8 @@ def _fit_batch(model: Model, fit: Fit, counts: Array, *, max_iter: int, tol: flo
                 axis=1)
     precondition = _preconditioner(model, fit)
     value = batch_model.objective(x[:, :n], x[:, n:])
-    step_tol = math.sqrt(tol)
+    # Newton converges quadratically; Fisher scoring (Crowd-BT) only linearly
+    step_tol = math.sqrt(tol) if model.eta is None else 0.01 * math.sqrt(tol)
     active = np.ones(batch, bool)
     for _ in range(max_iter):
         der = batch_model.evaluate(x[:, :n], x[:, n:])
