@@ -36,3 +36,12 @@ def project_tools(context: template.Context, project: Project) -> dict[str, obje
     return {"project": project, "can_manage": can_manage,
             "can_review": access.can(Capability.REVIEW), "notices": notices,
             "back_to_detail": True, "csrf_token": context.get("csrf_token")}
+
+
+@register.inclusion_tag("annotations/raters/partials/notices.html", takes_context=True)
+def project_notices(context: template.Context, project: Project) -> dict[str, object]:
+    """The project's open notices (e.g. a quality gate paused a rater), for its leads."""
+    access = project_get_for_user(context["request"].user, project.pk, need=Capability.VIEW)
+    notices = (Notification.objects.filter(project=project, dismissed_at__isnull=True)
+               if access.can(Capability.MANAGE) else Notification.objects.none())
+    return {"notices": notices, "csrf_token": context.get("csrf_token")}

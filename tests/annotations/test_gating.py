@@ -122,8 +122,13 @@ def test_gold_gate_pauses_exactly_when_crossing_after_the_minimum(
     entry = AuditEntry.objects.get(action="rater.pause")
     assert (entry.actor_name, entry.before["status"], entry.after["status"]) == (
         "system", "active", "paused")
+    for name in ("project-detail", "project-dashboard", "project-raters"):
+        page = client_for(lead).get(reverse(name, args=[gold_project.pk]))
+        assert "annotator was paused" in page.content.decode(), name
+    dismiss = reverse("notification-dismiss", args=[gold_project.pk, notice.pk])
+    assert client_for(lead).post(dismiss, headers={"HX-Request": "true"}).status_code == 200
     page = client_for(lead).get(reverse("project-detail", args=[gold_project.pk]))
-    assert "annotator was paused" in page.content.decode()
+    assert "annotator was paused" not in page.content.decode()
     refused = client_for(annotator).get(reverse("annotate", args=[gold_project.pk]))
     assert refused.status_code == 403
     assert "gold accuracy 0.50" in refused.content.decode()
