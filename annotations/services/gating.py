@@ -26,6 +26,7 @@ from annotations.models import (
     GateComparison,
     GateSignal,
     GateTrip,
+    GoldQuestion,
     Membership,
     MembershipStatus,
     Notification,
@@ -146,17 +147,22 @@ def quality_gate_evaluate(*, project: Project, rater_ids: Collection[int] | None
     return trips
 
 
-def quality_gate_after_judgment(*, judgment_id: int) -> None:
-    """Run after a judgment commits: gold gates for its rater. Never raises: the judgment
-    is already stored, and a failing gate must not turn its response into an error."""
+def quality_gate_after_judgment(*, judgment: PairwiseJudgment) -> None:
+    """Run after a judgment commits: if it answered a gold pair and the project has a gold
+    gate, check that gate for its rater. Never raises: the judgment is already stored, and
+    a failing gate must not turn its response into an error."""
     try:
-        judgment = PairwiseJudgment.objects.select_related("project").get(pk=judgment_id)
-        if QualityGate.objects.filter(project=judgment.project, enabled=True,
-                                      signal=GateSignal.GOLD_ACCURACY).exists():
+        project_id = judgment.project_id
+        gold_gate = QualityGate.objects.filter(project_id=project_id, enabled=True,
+                                               signal=GateSignal.GOLD_ACCURACY)
+        is_gold = GoldQuestion.objects.filter(project_id=project_id,
+                                              item_low_id=judgment.pair_low,
+                                              item_high_id=judgment.pair_high)
+        if gold_gate.exists() and is_gold.exists():
             quality_gate_evaluate(project=judgment.project, rater_ids=[judgment.rater_id],
                                   signals=[GateSignal.GOLD_ACCURACY])
     except Exception:
-        logger.exception("Quality gate evaluation failed after judgment %s", judgment_id)
+        logger.exception("Quality gate evaluation failed after judgment %s", judgment.pk)
 
 
 def quality_gate_after_fit(*, project_id: int) -> None:

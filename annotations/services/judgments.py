@@ -91,7 +91,8 @@ def judgment_submit(*, assignment: Assignment, answer: JudgmentInput) -> SubmitR
             assignment.save(update_fields=["status", "closed_at"])
             transaction.on_commit(lambda: fit_trigger_after_judgment(project=project),
                                   robust=True)
-            transaction.on_commit(lambda: quality_gate_after_judgment(judgment_id=judgment.pk))
+            transaction.on_commit(lambda: quality_gate_after_judgment(judgment=judgment))
+            transaction.on_commit(lambda: quality_gate_after_judgment(judgment=judgment))
     except IntegrityError:
         # A concurrent identical submission won the race: answer with its result.
         previous = _judgment_for_key(assignment)
