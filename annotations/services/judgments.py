@@ -92,7 +92,6 @@ def judgment_submit(*, assignment: Assignment, answer: JudgmentInput) -> SubmitR
             transaction.on_commit(lambda: fit_trigger_after_judgment(project=project),
                                   robust=True)
             transaction.on_commit(lambda: quality_gate_after_judgment(judgment=judgment))
-            transaction.on_commit(lambda: quality_gate_after_judgment(judgment=judgment))
     except IntegrityError:
         # A concurrent identical submission won the race: answer with its result.
         previous = _judgment_for_key(assignment)
