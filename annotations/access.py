@@ -133,13 +133,15 @@ def rater_check_active(user: User, membership: Membership | None) -> None:
 
 
 def assignment_get_for_rater(user: User, project: Project, key: str) -> Assignment:
-    """The rater's own assignment in ``project`` with idempotency key ``key``."""
+    """The rater's own pairwise assignment in ``project`` with idempotency key ``key``
+    (a single-item, fine-grained task's key is not a pair: 404)."""
     try:
         parsed = uuid.UUID(str(key))
     except ValueError:
         raise Http404("No such task") from None
     assignment = (Assignment.objects.select_related("left_item", "right_item")
-                  .filter(project=project, rater_id=user.pk, key=parsed).first())
+                  .filter(project=project, rater_id=user.pk, key=parsed,
+                          right_item__isnull=False).first())
     if assignment is None:
         raise Http404("No such task")
     return assignment

@@ -343,3 +343,14 @@ def test_adding_unknown_user_writes_nothing(client_for, lead, project):
                                      {"username": "ghost", "role": Role.ANNOTATOR}, follow=True)
     assert "No active user named" in response.content.decode()
     assert table_counts() == before
+
+
+def test_a_single_item_task_key_is_not_a_pair(client_for, project, items, annotator):
+    single = Assignment.objects.create(project=project, rater=annotator, left_item=items[0],
+                                       selection_strategy="test",
+                                       expires_at=timezone.now() + timedelta(hours=1))
+    before = table_counts()
+    response = client_for(annotator).post(reverse("annotate-submit", args=[project.pk]),
+                                          {"key": str(single.key), "outcome": "left"})
+    assert response.status_code == 404
+    assert table_counts() == before
