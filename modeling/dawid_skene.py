@@ -326,6 +326,10 @@ def fit_dawid_skene(tasks: np.ndarray, workers: np.ndarray, labels: np.ndarray,
     that worker's confusion matrix (a uniform row here, as in crowd-kit); a rare class can
     then absorb ambiguous tasks. ``smoothing`` tempers it; the published conventions use none.
 
+    On CPU the steps are small, memory-bound operations: on cores shared with other work,
+    torch's intra-op threads slow them down many times over (docs/benchmarks.md); call
+    ``torch.set_num_threads(1)`` in such processes.
+
     References
     ----------
     Dawid & Skene (1979), JRSS C 28(1):20-28. R. Varadhan and C. Roland (2008), Simple and
@@ -488,6 +492,7 @@ def _project(point: Params) -> Params:
 
 
 def _evaluate(point: Params, labels: _Labels) -> _Evaluation:
+    """One EM map: E-step at ``point`` (posteriors, objective), then the M-step image."""
     import torch
 
     posteriors, log_likelihood = _e_step(point, labels)

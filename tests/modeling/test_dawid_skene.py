@@ -146,6 +146,7 @@ def test_anesthesia_reproduces_dawid_skene_1979() -> None:
 
 # --- agreement with crowd-kit ----------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # crowd-kit 1.4.2 on pandas 3
 def test_agrees_with_crowdkit_converged_dawid_skene() -> None:
     from crowdkit.aggregation import DawidSkene
 
@@ -157,7 +158,7 @@ def test_agrees_with_crowdkit_converged_dawid_skene() -> None:
     peer_posteriors = peer.probas_.reindex(np.arange(400))[[0, 1, 2]].to_numpy()
     assert np.mean(peer_labels == ours.labels) >= 0.995
     # crowd-kit clips probabilities at 1e-10, so the fixed points differ slightly
-    np.testing.assert_allclose(ours.posteriors, peer_posteriors, atol=1e-3)
+    np.testing.assert_allclose(ours.posteriors, peer_posteriors, atol=1e-4)
     np.testing.assert_allclose(ours.priors, peer.priors_.sort_index().to_numpy(), atol=1e-4)
     assert_monotone(ours.objective_trace)
 
