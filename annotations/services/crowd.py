@@ -162,9 +162,7 @@ def _crowd_user(platform: str, worker_id: str) -> AbstractBaseUser:
     identity = (CrowdIdentity.objects.select_related("user")
                 .filter(platform=platform, worker_id=worker_id).first())
     if identity is not None:
-        status = RaterStatus.objects.filter(user=identity.user).first()
-        if status is not None and status.status == RaterState.BLOCKED:
-            raise LinkRefused(f"You cannot take part: {status.reason}", status=403)
+        _check_still_a_plain_rater(identity.user)
         return identity.user
     User = get_user_model()
     username = base = f"{platform}-{worker_id}"[:140]
@@ -176,6 +174,18 @@ def _crowd_user(platform: str, worker_id: str) -> AbstractBaseUser:
     user.save()
     CrowdIdentity.objects.create(platform=platform, worker_id=worker_id, user=user)
     return user
+
+
+def _check_still_a_plain_rater(user: AbstractBaseUser) -> None:
+    """Anyone holding a study link can claim a worker id, so such a sign-in is only ever
+    allowed for a plain annotator account (never one later given more rights)."""
+    status = RaterStatus.objects.filter(user=user).first()
+    if status is not None and status.status == RaterState.BLOCKED:
+        raise LinkRefused(f"You cannot take part: {status.reason}", status=403)
+    raised = Membership.objects.filter(user=user).exclude(role=Role.ANNOTATOR).exists()
+    if raised or user.is_staff or user.is_superuser or user.has_usable_password():
+        raise LinkRefused("This account cannot sign in through a study link; log in "
+                          "normally.", status=403)
 
 
 def _check_room(study: CrowdStudy) -> None:

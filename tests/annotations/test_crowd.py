@@ -186,3 +186,16 @@ def test_other_peoples_completion_pages_are_404(client_for, study, annotator):
     crowd_study, _token = study
     assert client_for(annotator).get(reverse("crowd-complete", args=[crowd_study.pk])
                                      ).status_code == 404
+
+
+def test_a_crowd_account_given_more_rights_no_longer_signs_in_by_link(client, project, study):
+    _study, token = study
+    client.get(join_url(token), PROLIFIC)
+    client.logout()
+    user = CrowdIdentity.objects.get().user
+    Membership.objects.filter(user=user).update(role=Role.REVIEWER)
+    before = table_counts()
+    response = client.get(join_url(token), PROLIFIC)
+    assert response.status_code == 403
+    assert "cannot sign in through a study link" in response.content.decode()
+    assert table_counts() == before
