@@ -15,13 +15,20 @@ Identification: rater severities and criterion difficulties are centred at 0 (ov
 criteria with non-extreme scores), thresholds sum to 0 (per criterion in the partial-credit
 form); item measures are free.
 
-Estimation: joint maximum likelihood (JMLE) with block Gauss-Seidel Newton steps: items,
-raters, criteria (each a diagonal Newton step: given the other facets the log-likelihood
-separates over the elements of a facet), then the thresholds (a small dense Newton step per
-threshold set); after each sweep the likelihood-preserving re-centring above. Converged when
-no measure moves more than ``tol`` logits in a sweep. No JMLE bias correction is applied (as
-Facets by default): with ``L`` ratings per element, measures are stretched by about
-``L / (L - 1)`` (Wright & Douglas 1977), which is small at tens of ratings per item.
+Estimation: joint maximum likelihood (JMLE), as Facets does, but by Newton's method on all
+measures at once rather than Facets' alternating per-element updates: the item block of the
+information is diagonal and is eliminated; the remaining rater / criterion / threshold system
+(a weighted graph Laplacian over raters linked through shared items, plus a few dense
+columns) is solved by Jacobi-preconditioned conjugate gradients, with the item steps by back
+substitution. Each step is re-centred (the identification above; this also drops the
+components along the likelihood-invariant shifts), capped at ``MAX_STEP`` logits and halved
+while the log-likelihood would drop. It converges quadratically in a handful of iterations,
+also for weakly linked designs (e.g. raters in rotating shifts) where alternating per-facet
+steps need hundreds of sweeps. Converged when no measure moves more than ``tol`` logits. No
+JMLE bias correction is applied (as Facets by default): with ``L`` ratings per element,
+measures are stretched by roughly ``L / (L - 1)`` (Wright & Douglas 1977); with about 12
+ratings per item the thresholds come out some 15% wider than the generating ones, with 50
+about 2-4%.
 
 Extreme scores: elements (items, raters) whose ratings are all in the lowest or all in the
 highest category have no finite estimate. As Facets does, they are dropped (iteratively: an
@@ -193,7 +200,7 @@ def fit_facets(items: np.ndarray, raters: np.ndarray, criteria: np.ndarray,
     form : "rating-scale" (one threshold set) or "partial-credit" (one per criterion)
     extreme_adjustment : score points by which extreme raw scores are moved inward
     fit_bounds : infit/outfit mean-square range outside which a rater is flagged as misfitting
-    max_iter, tol : sweeps, and the largest change in logits that counts as converged
+    max_iter, tol : Newton iterations, and the largest change in logits that counts as converged
     device, dtype : torch device ("cpu", "cuda", None = CUDA if present) and dtype
     """
     if form not in FORMS:
@@ -379,24 +386,6 @@ def _facet_step(data, m, eta, index, size, sign, offset=None, update=None) -> to
     return step if update is None else torch.where(update, step, 0.0)
 
 
-def _threshold_step(data: _Ratings, m: _Measures, eta: torch.Tensor) -> torch.Tensor:
-    """Newton step for each threshold set given the measures: d log P(x) / d F_h =
-    P(X >= h) - [x >= h], and the information is the covariance of those indicators,
-    Cov(1[X >= h], 1[X >= h']) = P(X >= max(h, h')) - P(X >= h) P(X >= h')."""
-    tail = _upper_tails(_probabilities(data, m, eta))
-    grid = torch.arange(tail.shape[0], device=tail.device)
-    later = torch.maximum(grid[:, None], grid[None, :])
-    steps = []
-    for start, stop in data.group_bounds:
-        block = tail[:, start:stop]
-        reached = torch.bincount(data.code[start:stop].long(), minlength=tail.shape[0] + 1)
-        reached = reached.flip(0).cumsum(0).flip(0)[1:].to(tail.dtype)  # ratings >= h
-        gradient = block.sum(1) - reached
-        information = block.sum(1)[later] - block @ block.T
-        steps.append(torch.linalg.solve(information, gradient))
-    return torch.stack(steps).clamp(-MAX_STEP, MAX_STEP)
-
-
 def _upper_tails(prob: torch.Tensor) -> torch.Tensor:
     """P(X >= h) for h = 1..K-1: (K-1) x ratings."""
     return 1.0 - prob[:-1].cumsum(dim=0)
@@ -418,28 +407,219 @@ def _normalize(m: _Measures, raters_rated: torch.Tensor,
     m.item -= mean_severity
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """Distinct (item, rater) pairs of the ratings, and each rating's pair."""
+
+    item: torch.Tensor
+    rater: torch.Tensor
+    of_rating: torch.Tensor
+
+    @classmethod
+    def of(cls, data: _Ratings, n_raters: int) -> _Pairs:
+        keys, of_rating = torch.unique(data.item * n_raters + data.rater, return_inverse=True)
+        return cls(keys // n_raters, keys % n_raters, of_rating)
+
+
 def _estimate(data: _Ratings, m: _Measures, sizes, max_iter: int, tol: float):
-    """Block Gauss-Seidel Newton sweeps: items, raters, criteria, thresholds."""
-    n_items, n_raters, n_criteria = sizes
-    raters_rated = torch.bincount(data.rater, minlength=n_raters) > 0
-    criteria_rated = torch.bincount(data.criterion, minlength=n_criteria) > 0
-    facets = [("item", data.item, n_items, 1.0), ("rater", data.rater, n_raters, -1.0)]
-    if int(criteria_rated.sum()) > 1:
-        facets.append(("criterion", data.criterion, n_criteria, -1.0))
+    """Newton iterations on all measures at once (see :func:`_newton_step`), re-centred after
+    each step, with step halving whenever the log-likelihood would drop. Converged when no
+    re-centred measure moves more than ``tol``."""
+    rated = (torch.bincount(data.rater, minlength=sizes[1]) > 0,
+             torch.bincount(data.criterion, minlength=sizes[2]) > 0)
+    pairs = _Pairs.of(data, sizes[1])
+    _normalize(m, *rated)
+    previous, step, log_lik = None, None, -math.inf
     for sweep in range(1, max_iter + 1):
-        change, eta = 0.0, _linear_predictor(data, m)
-        for facet, index, size, sign in facets:
-            step = _facet_step(data, m, eta, index, size, sign)
-            setattr(m, facet, getattr(m, facet) + step)
-            eta += sign * step[index]
-            change = max(change, float(step.abs().max()))
-        step = _threshold_step(data, m, eta)
-        m.thresholds = m.thresholds + step
-        change = max(change, float(step.abs().max()))
-        _normalize(m, raters_rated, criteria_rated)
-        if change < tol:
+        prob = _probabilities(data, m)
+        new_log_lik = float(torch.log(prob.gather(0, data.code.long()[None, :])).sum())
+        if previous is not None and new_log_lik < log_lik - 1e-12 * abs(log_lik):
+            step = [part / 2 for part in step]  # overshoot: halve the last step
+            m = _moved(previous, step)
+            if _largest(step) < tol:
+                return previous, sweep, True
+            continue
+        log_lik, previous = new_log_lik, m
+        step = _newton_step(data, m, prob, pairs, sizes, tol)
+        # drop the components along likelihood-invariant shifts, then cap the step
+        step = _difference(_moved(m, step, rated), m)
+        step = [part * min(1.0, MAX_STEP / max(_largest(step), 1e-300)) for part in step]
+        m = _moved(m, step)
+        if _largest(step) < tol:
             return m, sweep, True
     return m, max_iter, False
+
+
+def _moved(m: _Measures, step, rated=None) -> _Measures:
+    moved = _Measures(m.item + step[0], m.rater + step[1], m.criterion + step[2],
+                      m.thresholds + step[3])
+    if rated is not None:
+        _normalize(moved, *rated)
+    return moved
+
+
+def _difference(a: _Measures, b: _Measures) -> list[torch.Tensor]:
+    return [a.item - b.item, a.rater - b.rater, a.criterion - b.criterion,
+            a.thresholds - b.thresholds]
+
+
+def _largest(step) -> float:
+    return max(float(part.abs().max()) for part in step)
+
+
+def _newton_step(data: _Ratings, m: _Measures, prob: torch.Tensor, pairs: _Pairs, sizes,
+                 tol: float):
+    """One Newton step for items, raters, criteria and thresholds together.
+
+    With eta = B_i - C_r - D_c and F the thresholds, a rating's information is Var(X) on
+    eta, -Cov(X, [X >= h]) between eta and F_h, and Cov([X >= h], [X >= h']) on F. The item
+    block is diagonal, so the items are eliminated; the rest (the rater block: a weighted
+    graph Laplacian over raters linked through shared items; criteria and thresholds: a few
+    dense columns) is solved by Jacobi-preconditioned conjugate gradients. This converges in
+    a few iterations however weakly raters are linked, where alternating per-facet steps
+    (Facets' JMLE) can take hundreds of sweeps."""
+    system = _information(data, prob, pairs, sizes)
+    g_item, g_rest = system.gradient[0], torch.cat(system.gradient[1:])
+    h_item = system.h_item
+    rhs = g_rest + system.to_rest(g_item / h_item)
+    rest = _conjugate_gradients(lambda v: system.rest_product(v) - system.to_rest(
+        system.to_items(v) / h_item), rhs, system.diagonal(h_item), tol / 100)
+    item_step = (g_item + system.to_items(rest)) / h_item
+    n_raters, n_criteria = sizes[1], sizes[2]
+    return [item_step, rest[:n_raters], rest[n_raters:n_raters + n_criteria],
+            rest[n_raters + n_criteria:].reshape(m.thresholds.shape)]
+
+
+@dataclass(frozen=True)
+class _Information:
+    """Gradient and information of the joint log-likelihood, by facet blocks. ``pair_w``:
+    summed Var(X) per (item, rater) pair; ``item_criterion``, ``item_threshold``: item
+    columns of the criteria and thresholds; ``rest``: the rater/criterion/threshold block."""
+
+    gradient: list[torch.Tensor]
+    h_item: torch.Tensor
+    pairs: _Pairs
+    pair_w: torch.Tensor
+    item_criterion: torch.Tensor
+    item_threshold: torch.Tensor
+    h_rater: torch.Tensor
+    rater_criterion: torch.Tensor
+    rater_threshold: torch.Tensor
+    h_criterion: torch.Tensor
+    criterion_threshold: torch.Tensor
+    threshold_block: torch.Tensor  # groups x T x T
+
+    def to_items(self, v: torch.Tensor) -> torch.Tensor:
+        """-(information between items and the rest) @ v."""
+        n_raters, n_criteria = self.h_rater.numel(), self.h_criterion.numel()
+        v_rater, v_criterion = v[:n_raters], v[n_raters:n_raters + n_criteria]
+        by_pair = self.pair_w * v_rater[self.pairs.rater]
+        return (_sum_by(self.pairs.item, by_pair, self.h_item.numel())
+                + self.item_criterion @ v_criterion + self.item_threshold @ v[n_raters
+                                                                              + n_criteria:])
+
+    def to_rest(self, u: torch.Tensor) -> torch.Tensor:
+        """-(information between the rest and items) @ u."""
+        by_pair = self.pair_w * u[self.pairs.item]
+        return torch.cat([_sum_by(self.pairs.rater, by_pair, self.h_rater.numel()),
+                          self.item_criterion.T @ u, self.item_threshold.T @ u])
+
+    def rest_product(self, v: torch.Tensor) -> torch.Tensor:
+        n_raters, n_criteria = self.h_rater.numel(), self.h_criterion.numel()
+        v_rater, v_criterion = v[:n_raters], v[n_raters:n_raters + n_criteria]
+        v_threshold = v[n_raters + n_criteria:]
+        groups, size = self.threshold_block.shape[:2]
+        blocks = torch.bmm(self.threshold_block, v_threshold.reshape(groups, size, 1))
+        return torch.cat([
+            self.h_rater * v_rater + self.rater_criterion @ v_criterion
+            + self.rater_threshold @ v_threshold,
+            self.rater_criterion.T @ v_rater + self.h_criterion * v_criterion
+            + self.criterion_threshold @ v_threshold,
+            self.rater_threshold.T @ v_rater + self.criterion_threshold.T @ v_criterion
+            + blocks.reshape(-1)])
+
+    def diagonal(self, h_item: torch.Tensor) -> torch.Tensor:
+        """Diagonal of the reduced (Schur complement) system, for the preconditioner."""
+        inverse = 1 / h_item
+        rater = self.h_rater - _sum_by(self.pairs.rater, self.pair_w**2 * inverse[self.pairs.item],
+                                       self.h_rater.numel())
+        criterion = self.h_criterion - inverse @ self.item_criterion**2
+        threshold = torch.diagonal(self.threshold_block, dim1=1, dim2=2).reshape(-1) \
+            - inverse @ self.item_threshold**2
+        return torch.cat([rater, criterion, threshold])
+
+
+def _information(data: _Ratings, prob: torch.Tensor, pairs: _Pairs, sizes) -> _Information:
+    n_items, n_raters, n_criteria = sizes
+    expected, variance = _moments(data, prob)
+    residual = data.code - expected
+    tail = _upper_tails(prob)  # P(X >= h): T x ratings
+    # Cov(X, [X >= h]) = E[X [X >= h]] - E[X] P(X >= h)
+    covariance = (expected - (data.scores[:-1, None] * prob[:-1]).cumsum(0)) - expected * tail
+    n_thr, groups = tail.shape[0], len(data.group_bounds)
+    reached = torch.stack([torch.bincount(data.code[a:b].long(), minlength=n_thr + 1)
+                           .flip(0).cumsum(0).flip(0)[1:] for a, b in data.group_bounds])
+    tail_sums = torch.stack([tail[:, a:b].sum(1) for a, b in data.group_bounds])
+    grid = torch.arange(n_thr, device=tail.device)
+    later = torch.maximum(grid[:, None], grid[None, :])
+    block = torch.stack([tail_sums[g][later] - tail[:, a:b] @ tail[:, a:b].T
+                         for g, (a, b) in enumerate(data.group_bounds)])
+
+    def columns(index, size, values, n_columns):  # per-element sums into columns
+        return torch.zeros(size * n_columns, *values.shape[1:], dtype=values.dtype,
+                           device=values.device).index_add_(0, index, values)
+
+    item_threshold = columns(data.item * groups + data.group, n_items, covariance.T, groups)
+    rater_threshold = columns(data.rater * groups + data.group, n_raters, covariance.T, groups)
+    criterion_threshold = columns(data.criterion * groups + data.group, n_criteria,
+                                  covariance.T, groups)
+    return _Information(
+        gradient=[_sum_by(data.item, residual, n_items), -_sum_by(data.rater, residual, n_raters),
+                  -_sum_by(data.criterion, residual, n_criteria),
+                  (tail_sums - reached.to(tail.dtype)).reshape(-1)],
+        h_item=_sum_by(data.item, variance, n_items).clamp_min(1e-12), pairs=pairs,
+        pair_w=_sum_by(pairs.of_rating, variance, pairs.item.numel()),
+        item_criterion=columns(data.item * n_criteria + data.criterion, n_items, variance,
+                               n_criteria).reshape(n_items, n_criteria),
+        item_threshold=item_threshold.reshape(n_items, groups * n_thr),
+        h_rater=_sum_by(data.rater, variance, n_raters),
+        rater_criterion=columns(data.rater * n_criteria + data.criterion, n_raters, variance,
+                                n_criteria).reshape(n_raters, n_criteria),
+        rater_threshold=rater_threshold.reshape(n_raters, groups * n_thr),
+        h_criterion=_sum_by(data.criterion, variance, n_criteria),
+        criterion_threshold=criterion_threshold.reshape(n_criteria, groups * n_thr),
+        threshold_block=block)
+
+
+def _sum_by(index: torch.Tensor, values: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.zeros(size, dtype=values.dtype, device=values.device).index_add_(
+        0, index, values)
+
+
+def _conjugate_gradients(matvec, rhs: torch.Tensor, diagonal: torch.Tensor,
+                         step_tol: float, max_iter: int = 2000) -> torch.Tensor:
+    """Jacobi-preconditioned CG for a positive semi-definite system whose right-hand side
+    is consistent up to rounding (singular along the shifts that the re-centring removes).
+    Stops when the preconditioned residual (the Jacobi estimate of the step still missing,
+    in logits) is below ``step_tol`` or a millionth of its start."""
+    inverse = torch.where(diagonal > 1e-12, 1.0 / diagonal.clamp_min(1e-12), 0.0)
+    solution = torch.zeros_like(rhs)
+    residual = rhs.clone()
+    preconditioned = inverse * residual
+    direction = preconditioned
+    rz = float(residual @ preconditioned)
+    limit = max(step_tol, 1e-6 * float(preconditioned.abs().max()))
+    for _ in range(max_iter):
+        if float(preconditioned.abs().max()) <= limit or rz <= 0:
+            break
+        product = matvec(direction)
+        alpha = rz / float(direction @ product)
+        solution += alpha * direction
+        residual -= alpha * product
+        preconditioned = inverse * residual
+        rz, previous = float(residual @ preconditioned), rz
+        direction = preconditioned + (rz / previous) * direction
+    return solution
 
 
 def _estimate_extremes(data: _Ratings, m: _Measures, item_extreme, rater_extreme,

@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar=("LOW", "HIGH"),
                         help="flag raters whose infit or outfit mean-square is outside "
                              "(default 0.5 1.5)")
-    parser.add_argument("--max-iter", type=int, default=500, help="most estimation sweeps")
+    parser.add_argument("--max-iter", type=int, default=500, help="most Newton iterations")
     parser.add_argument("--tol", type=float, default=1e-5,
                         help="converged when no measure moves more than this (logits)")
     parser.add_argument("--device", default=None, help="torch device (default: cuda if present)")
