@@ -72,7 +72,7 @@ DENSE_CELLS = 20_000_000  # persons x items cells kept as dense matrices (else s
 CHUNK_CELLS = 2_000_000  # persons x items cells per chunk of the Hessian computation
 CHUNK_PAIRS = 400_000  # (person, item, item) triples per chunk for incomplete persons
 MAX_STEP = 1.0  # logits; EM and Newton steps are clipped to this length per parameter
-EM_HANDOFF = 1e-4  # EM stops and Newton takes over when no parameter moves more than this
+EM_HANDOFF = 1e-2  # EM hands over to Newton once no parameter moves more than this
 M_STEP_ITER = 5  # Newton steps on the expected counts per EM iteration
 START_TOL = 1e-2  # the Rasch fit that starts a 2PL fit stops at this step size
 
@@ -230,7 +230,8 @@ def _prepare(persons, items, correct, n_persons, n_items, person_weights, n_quad
     persons, items, correct, n_persons, n_items, weights = _validate(
         persons, items, correct, n_persons, n_items, person_weights)
     if check_extremes:
-        _check_items(items, correct, weights[persons], n_items)
+        _check_items(items, correct, None if np.all(weights == 1) else weights[persons],
+                     n_items)
     torch_device = resolve_device(None if device is None else str(device))
     torch_dtype = dtype or default_dtype(torch_device)
     design = _build_design(persons, items, correct, weights, n_persons, n_items,
@@ -255,7 +256,8 @@ def _validate(persons, items, correct, n_persons, n_items, person_weights):
     n_items = int(items.max()) + 1 if n_items is None else int(n_items)
     if persons.max() >= n_persons or items.max() >= n_items:
         raise ValueError("a person or item code is not below n_persons / n_items")
-    cell = persons.astype(np.int64) * n_items + items
+    persons, items = np.asarray(persons, dtype=np.int64), np.asarray(items, dtype=np.int64)
+    cell = persons * n_items + items
     if not np.all(cell[1:] > cell[:-1]):  # not already sorted without repeats
         order = np.argsort(cell, kind="stable")
         persons, items, correct, cell = persons[order], items[order], correct[order], cell[order]
@@ -267,14 +269,14 @@ def _validate(persons, items, correct, n_persons, n_items, person_weights):
                else np.asarray(person_weights, dtype=float))
     if weights.shape != (n_persons,) or not np.all(np.isfinite(weights)) or weights.min() < 0:
         raise ValueError("person_weights must be n_persons finite non-negative numbers")
-    return persons.astype(np.int64), items.astype(np.int64), correct.astype(float), \
-        n_persons, n_items, weights
+    return persons, items, np.asarray(correct, dtype=float), n_persons, n_items, weights
 
 
-def _check_items(items: np.ndarray, correct: np.ndarray, weight: np.ndarray,
+def _check_items(items: np.ndarray, correct: np.ndarray, weight: np.ndarray | None,
                  n_items: int) -> None:
     answered = np.bincount(items, weights=weight, minlength=n_items)
-    right = np.bincount(items, weights=weight * correct, minlength=n_items)
+    right = np.bincount(items, weights=correct if weight is None else weight * correct,
+                        minlength=n_items)
     kinds = np.select([answered <= 0, right <= 0, right >= answered],
                       ["no responses", "all incorrect", "all correct"], default="")
     bad = np.flatnonzero(kinds != "")
