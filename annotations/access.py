@@ -174,8 +174,14 @@ def _as_int(raw: int | str) -> int:
 
 def item_assignment_get_for_rater(user: User, project: Project, key: str) -> Assignment:
     """The rater's own single-item (fine-grained) assignment in ``project`` with key ``key``."""
-    assignment = assignment_get_for_rater(user, project, key)
-    if assignment.right_item_id is not None:
+    try:
+        parsed = uuid.UUID(str(key))
+    except ValueError:
+        raise Http404("No such task") from None
+    assignment = (Assignment.objects.select_related("left_item")
+                  .filter(project=project, rater_id=user.pk, key=parsed,
+                          right_item__isnull=True).first())
+    if assignment is None:
         raise Http404("No such task")
     return assignment
 
