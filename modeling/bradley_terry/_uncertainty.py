@@ -24,12 +24,18 @@ iterations per step, on any device).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
 from modeling.bradley_terry._backend import Array
 from modeling.bradley_terry._data import Rows
-from modeling.bradley_terry._linalg import bordered_solve, conjugate_gradient
+from modeling.bradley_terry._linalg import (
+    LaplacianSolver,
+    SolverPlan,
+    bordered_solve,
+    conjugate_gradient,
+)
 from modeling.bradley_terry._newton import (
     Fit,
     Model,
@@ -39,6 +45,7 @@ from modeling.bradley_terry._newton import (
 
 DENSE_SE_MAX = 3000
 CHUNK_CELLS = 8_000_000  # replicates x rows x categories per bootstrap batch
+BOOTSTRAP_CG_STEPS = 6
 
 
 def variances(model: Model, fit: Fit, probes: int, seed: int
@@ -137,9 +144,40 @@ def bootstrap(model: Model, rows: Rows, fit: Fit, replicates: np.ndarray | None,
             event_weights = _replicate_event_weights(rows, replicates[start:start + size])
         else:
             event_weights = rng.multinomial(total, probabilities, size=size).astype(np.float64)
-        counts = model.ops.asarray(rows.counts_from_event_weights(event_weights))
-        out.append(_fit_batch(model, fit, counts, max_iter=max_iter, tol=tol))
-    return np.concatenate(out, axis=0)
+        counts = rows.counts_from_event_weights(event_weights)
+        scores = np.full((size, rows.n_items), np.nan)
+        ok = _identified(rows, counts) if model.alpha == 0 else np.ones(size, bool)
+        if ok.any():
+            scores[ok] = _fit_batch(model, fit, model.ops.asarray(counts[ok]),
+                                    max_iter=max_iter, tol=tol)
+        out.append(scores)
+    scores = np.concatenate(out, axis=0)
+    failed = int(np.isnan(scores[:, 0]).sum())
+    if failed:
+        warnings.warn(f"{failed} of {n_rep} bootstrap replicates have no finite maximum-"
+                      "likelihood estimate (an item never wins or never loses in them); their "
+                      "scores are NaN (use a prior, alpha > 0)", RuntimeWarning, stacklevel=3)
+    return scores
+
+
+def _identified(rows: Rows, counts: np.ndarray) -> np.ndarray:
+    """Replicates (B,) in which every item has won (or tied) and lost (or tied) at least once.
+
+    Necessary for a finite ML estimate (Ford 1957); replicates failing it are not fitted.
+    """
+    K = counts.shape[-1]
+    first_good = counts[..., K // 2:].sum(-1) > 0   # i did at least as well as j
+    second_good = counts[..., :(K + 1) // 2].sum(-1) > 0
+    n = rows.n_items
+
+    def per_item(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        return np.stack([np.bincount(rows.first, a, n) + np.bincount(rows.second, b, n)
+                         for a, b in zip(first.astype(float), second.astype(float),
+                                         strict=True)])
+
+    wins = per_item(first_good, second_good)
+    losses = per_item(second_good, first_good)
+    return np.all((wins > 0) & (losses > 0), axis=1)
 
 
 def _replicate_event_weights(rows: Rows, weights: np.ndarray) -> np.ndarray:
@@ -151,39 +189,73 @@ def _replicate_event_weights(rows: Rows, weights: np.ndarray) -> np.ndarray:
 
 def _fit_batch(model: Model, fit: Fit, counts: Array, *, max_iter: int, tol: float
                ) -> np.ndarray:
-    """Batched damped Newton for B replicates, PCG preconditioned by the full-data Hessian."""
+    """Batched damped Newton for B replicates, PCG preconditioned by the full-data Hessian.
+
+    Replicates that have converged leave the batch; the CG tolerance of each replicate
+    follows its own gradient (Eisenstat & Walker's forcing term).
+    """
     ops = model.ops
     batch = counts.shape[0]
-    batch_model = Model(ops=ops, graph=model.graph, family=model.family, counts=counts,
-                        side=model.side, eta=model.eta, alpha=model.alpha,
-                        alpha_nuisance=model.alpha_nuisance)
     n, q = model.n, model.n_phi
     x = ops.cat([fit.s[None, :] + ops.zeros(batch, n), fit.phi[None, :] + ops.zeros(batch, q)],
                 axis=1)
     precondition = _preconditioner(model, fit)
-    value = batch_model.objective(x[:, :n], x[:, n:])
     # Newton converges quadratically; Fisher scoring (Crowd-BT) only linearly
     step_tol = math.sqrt(tol) if model.eta is None else 0.01 * math.sqrt(tol)
-    active = np.ones(batch, bool)
+    active = np.arange(batch)
+    first_norm = None
+    value = der = None
     for _ in range(max_iter):
-        der = batch_model.evaluate(x[:, :n], x[:, n:])
-        gradient = _batch_gradient(batch_model, x, der)
-        hessian = _batch_hessian(batch_model, der)
-        step, _, _ = conjugate_gradient(ops, hessian, precondition, gradient, rtol=1e-10,
-                                        max_iter=500)
-        x, value, size = _batch_line_search(batch_model, x, step, gradient, value)
-        active &= size > step_tol
-        if not active.any():
+        index = ops.asarray(active, integer=True)
+        sub = Model(ops=ops, graph=model.graph, family=model.family, counts=counts[index],
+                    side=model.side, eta=model.eta, alpha=model.alpha,
+                    alpha_nuisance=model.alpha_nuisance)
+        xs = x[index]
+        if der is None:
+            der = sub.evaluate(xs[:, :n], xs[:, n:])
+            value = der.loglik + sub.log_prior(xs[:, :n], xs[:, n:])
+        gradient = _batch_gradient(sub, xs, der)
+        norm = ops.to_numpy((gradient * gradient).sum(-1)) ** 0.5
+        first_norm = np.maximum(norm, 1e-300) if first_norm is None else first_norm
+        rtol = ops.asarray(np.clip(norm / first_norm[active], 1e-12, 0.1))
+        # a few CG steps suffice: the preconditioner is the full-data Hessian, which every
+        # replicate's is close to, and the outer Newton iteration corrects what is left
+        step, _, _ = conjugate_gradient(ops, _batch_hessian(sub, der), precondition, gradient,
+                                        rtol=rtol, max_iter=BOOTSTRAP_CG_STEPS)
+        if model.ground:  # a constant shift of the scores changes nothing
+            step[:, :n] = step[:, :n] - step[:, :n].mean(-1)[:, None]
+        moved, value, size, der = _batch_line_search(sub, xs, step, gradient, value)
+        x[index] = moved
+        keep = size > step_tol
+        if not keep.all():
+            kept = ops.asarray(np.flatnonzero(keep), integer=True)
+            active, value, der = active[keep], value[kept], _take(der, kept)
+        if not len(active):
             break
+    else:  # replicates still moving after max_iter: not converged, reported as NaN
+        x[ops.asarray(active, integer=True)] = float("nan")
     scores = ops.to_numpy(x[:, :n])
     return scores - scores.mean(axis=1, keepdims=True)
 
 
+def _take(der: object, index: Array) -> object:
+    """The derivatives of a subset of replicates."""
+    from modeling.bradley_terry._families import Derivatives
+
+    return Derivatives(der.loglik[index], der.grad_delta[index], der.grad_theta[index],
+                       der.curv_delta[index], der.curv_cross[index], der.curv_theta[index])
+
+
 def _preconditioner(model: Model, fit: Fit):
+    """The full-data Hessian's inverse (factorized once), or Jacobi for huge CG-only fits."""
     ops, system, n = model.ops, fit.system, model.n
-    if fit.solver.plan.method != "cg":
+    solver = fit.solver
+    if solver.plan.method == "cg" and n <= DENSE_SE_MAX:
+        solver = LaplacianSolver(model.graph, system.weights, system.diagonal,
+                                 ground=model.ground, plan=SolverPlan("dense"))
+    if solver.plan.method != "cg":
         def exact(r: Array) -> Array:
-            x_s, x_phi = bordered_solve(ops, fit.solver, r[:, :n], r[:, n:], system.border,
+            x_s, x_phi = bordered_solve(ops, solver, r[:, :n], r[:, n:], system.border,
                                         system.corner)
             if model.ground:
                 x_s = x_s - x_s.mean(-1)[:, None]
@@ -193,7 +265,10 @@ def _preconditioner(model: Model, fit: Fit):
     inverse_corner = ops.inv(system.corner) if model.n_phi else system.corner
 
     def jacobi(r: Array) -> Array:
-        return ops.cat([r[:, :n] * inverse_diagonal, r[:, n:] @ inverse_corner], axis=1)
+        x_s = r[:, :n] * inverse_diagonal
+        if model.ground:
+            x_s = x_s - x_s.mean(-1)[:, None]
+        return ops.cat([x_s, r[:, n:] @ inverse_corner], axis=1)
     return jacobi
 
 
@@ -237,21 +312,28 @@ def _batch_hessian(model: Model, der: object):
 
 
 def _batch_line_search(model: Model, x: Array, step: Array, gradient: Array, value: Array
-                       ) -> tuple[Array, Array, np.ndarray]:
+                       ) -> tuple[Array, Array, np.ndarray, object]:
+    """Per-replicate backtracking; returns the derivatives at the new points for reuse."""
     ops, n = model.ops, model.n
     xp = ops.xp
     decrement = (gradient * step).sum(-1)
     scale = ops.asarray(np.ones(x.shape[0]))
     slack = 1e-12 * xp.abs(value) + 1e-12
+    der = None
+    backtracked = False
     for _ in range(50):
         trial = x + scale[:, None] * step
-        new_value = model.objective(trial[:, :n], trial[:, n:])
+        der = model.evaluate(trial[:, :n], trial[:, n:])
+        new_value = der.loglik + model.log_prior(trial[:, :n], trial[:, n:])
         ok = model.valid(trial[:, n:]) & (new_value >= value + 1e-4 * scale * decrement - slack)
         ok = ok & (new_value == new_value)
         if bool(ok.all()):
             break
         scale = xp.where(ok, scale, 0.5 * scale)
-    final = x + scale[:, None] * step
-    final_value = model.objective(final[:, :n], final[:, n:])
+        backtracked = True
+    if backtracked:  # derivatives at the final points of the replicates that backtracked
+        trial = x + scale[:, None] * step
+        der = model.evaluate(trial[:, :n], trial[:, n:])
+        new_value = der.loglik + model.log_prior(trial[:, :n], trial[:, n:])
     size = ops.to_numpy(ops.max_abs(scale[:, None] * step))
-    return final, final_value, size
+    return trial, new_value, size, der
