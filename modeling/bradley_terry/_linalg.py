@@ -51,20 +51,50 @@ class Graph:
             indptr = np.r_[0, np.cumsum(np.bincount(first, minlength=n))]
             self._upper = csr_matrix((np.ones(len(first)), second, indptr), shape=(n, n))
 
+    def _incidence(self) -> tuple[Any, Any]:
+        """Signed incidence B (m x n, CSR) and |B| (CPU backend), built once."""
+        if getattr(self, "_incidence_cache", None) is None:
+            from scipy.sparse import csr_matrix
+
+            m = len(self.first_np)
+            columns = np.stack([self.first_np, self.second_np], axis=1).ravel()
+            signs = np.tile([1.0, -1.0], m)
+            incidence = csr_matrix((signs, columns, np.arange(0, 2 * m + 1, 2)),
+                                   shape=(m, self.n))
+            absolute = csr_matrix((np.ones(2 * m), columns, incidence.indptr),
+                                  shape=(m, self.n))
+            self._incidence_cache = (incidence, absolute)
+        return self._incidence_cache
+
     def degree(self, weights: Array) -> Array:
         """Weighted degree (..., n) for row weights (..., m)."""
+        if self._upper is not None:
+            absolute = self._incidence()[1]
+            return absolute.T @ weights if weights.ndim == 1 else weights @ absolute
         ops = self.ops
         return ops.scatter(self.first, weights, self.n) + ops.scatter(self.second, weights,
                                                                        self.n)
 
     def incidence_t(self, values: Array) -> Array:
         """B^T v: row values (..., m) summed +1 on the first item and -1 on the second."""
+        if self._upper is not None:
+            incidence = self._incidence()[0]
+            if values.ndim == 1:
+                return incidence.T @ values
+            flat = values.reshape(-1, values.shape[-1])
+            return (flat @ incidence).reshape(*values.shape[:-1], self.n)
         ops = self.ops
         return ops.scatter(self.first, values, self.n) - ops.scatter(self.second, values,
                                                                       self.n)
 
     def difference(self, x: Array) -> Array:
         """B x: x[first] - x[second] for x (..., n)."""
+        if self._upper is not None:
+            incidence = self._incidence()[0]
+            if x.ndim == 1:
+                return incidence @ x
+            if x.ndim == 2:
+                return (incidence @ x.T).T
         return x[..., self.first] - x[..., self.second]
 
     def matvec(self, weights: Array, diagonal: Array, x: Array) -> Array:

@@ -24,7 +24,9 @@ iterations per step, on any device).
 from __future__ import annotations
 
 import math
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -44,7 +46,7 @@ from modeling.bradley_terry._newton import (
 )
 
 DENSE_SE_MAX = 3000
-CHUNK_CELLS = 8_000_000  # replicates x rows x categories per bootstrap batch
+CHUNK_CELLS = 2_000_000  # replicates x rows x categories per bootstrap batch
 BOOTSTRAP_CG_STEPS = 6
 
 
@@ -137,20 +139,30 @@ def bootstrap(model: Model, rows: Rows, fit: Fit, replicates: np.ndarray | None,
     n_rep = len(replicates) if replicates is not None else n_replicates
     cells = max(1, rows.n_rows * rows.counts.shape[1])
     chunk = max(1, min(n_rep, CHUNK_CELLS // cells))
-    out = []
-    for start in range(0, n_rep, chunk):
+    starts = list(range(0, n_rep, chunk))
+    # chunks are independent; numpy and LAPACK release the GIL, so CPU threads overlap
+    workers = 1 if model.ops.is_torch else max(1, min(len(starts), os.cpu_count() or 1))
+
+    def draw(start: int) -> np.ndarray:  # in order, on the calling thread: reproducible
         size = min(chunk, n_rep - start)
         if replicates is not None:
-            event_weights = _replicate_event_weights(rows, replicates[start:start + size])
-        else:
-            event_weights = rng.multinomial(total, probabilities, size=size).astype(np.float64)
+            return _replicate_event_weights(rows, replicates[start:start + size])
+        return rng.multinomial(total, probabilities, size=size).astype(np.float64)
+
+    def fit_chunk(event_weights: np.ndarray) -> np.ndarray:
         counts = rows.counts_from_event_weights(event_weights)
-        scores = np.full((size, rows.n_items), np.nan)
-        ok = _identified(rows, counts) if model.alpha == 0 else np.ones(size, bool)
+        scores = np.full((len(event_weights), rows.n_items), np.nan)
+        ok = _identified(rows, counts) if model.alpha == 0 else np.ones(len(counts), bool)
         if ok.any():
             scores[ok] = _fit_batch(model, fit, model.ops.asarray(counts[ok]),
                                     max_iter=max_iter, tol=tol)
-        out.append(scores)
+        return scores
+
+    out = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for group in range(0, len(starts), workers):
+            batch = [draw(start) for start in starts[group:group + workers]]
+            out.extend(pool.map(fit_chunk, batch))
     scores = np.concatenate(out, axis=0)
     failed = int(np.isnan(scores[:, 0]).sum())
     if failed:
