@@ -73,6 +73,7 @@ CHUNK_CELLS = 2_000_000  # persons x items cells per chunk of the Hessian comput
 CHUNK_PAIRS = 400_000  # (person, item, item) triples per chunk for incomplete persons
 MAX_STEP = 1.0  # logits; EM and Newton steps are clipped to this length per parameter
 EM_HANDOFF = 1e-2  # EM hands over to Newton once no parameter moves more than this
+LOUIS_BY_PAIRS: bool | None = None  # Hessian terms by item pairs; None: whichever is cheaper
 M_STEP_ITER = 5  # Newton steps on the expected counts per EM iteration
 START_TOL = 1e-2  # the Rasch fit that starts a 2PL fit stops at this step size
 
@@ -518,14 +519,23 @@ def _marginal_derivatives(design, quadrature, kind, phi):
 def _louis_blocks(design, x, intercept, slope, posterior, *, with_slopes: bool):
     """Sum over persons of the posterior covariance of the complete-data score (Louis 1982),
     by blocks d-d, d-a, a-a. Terms in the responses cancel against the outer product of the
-    posterior mean score; what is left is computed per chunk of persons, plus the
-    sum_q x^m P_jq P_kq term: closed form for complete persons, item pairs for the others."""
+    posterior mean score; what is left is summed either per chunk of persons as dense
+    matrix products (cost ~ persons x items^2; the sum_q x^m P_jq P_kq term in closed form
+    for complete persons) or over the item pairs each person answered (cost ~ sum of
+    squared person degrees x nodes), whichever is cheaper."""
     prob = torch.sigmoid(slope[:, None] * x + intercept[:, None])  # items x nodes
     names = ("dd", "da", "aa") if with_slopes else ("dd",)
     powers = torch.stack([x**order for order in range(len(names))], dim=1)  # nodes x orders
+    pair_cost = float((design.degree.double() ** 2).sum()) * x.numel()
+    by_pairs = LOUIS_BY_PAIRS
+    if by_pairs is None:
+        by_pairs = pair_cost < design.n_persons * design.n_items**2 * 2 * len(names)
+    if by_pairs:
+        terms = _pair_louis_terms(design, powers, prob, posterior, with_slopes)
+        return dict(zip(names, terms, strict=True))
     blocks = {name: prob.new_zeros(design.n_items, design.n_items) for name in names}
     complete_mass = prob.new_zeros(x.numel())
-    for start, stop in _person_chunks(design):
+    for start, stop in _person_chunks(design, dense=True):
         terms, mass = _chunk_louis_terms(design, x, prob, posterior, start, stop, with_slopes)
         pairs = _incomplete_pair_term(design, powers, prob, posterior, start, stop)
         complete_mass += mass
@@ -536,14 +546,47 @@ def _louis_blocks(design, x, intercept, slope, posterior, *, with_slopes: bool):
     return blocks
 
 
-def _person_chunks(design: _Design):
-    """Consecutive person ranges whose dense slices and incomplete pairs fit the budgets."""
+def _person_chunks(design: _Design, *, dense: bool):
+    """Consecutive person ranges whose dense slices (``dense``) and item pairs (all, or those
+    of incomplete persons when ``dense``) fit the budgets."""
     degree = design.degree.cpu().numpy()
-    incomplete_pairs = np.where(degree < design.n_items, degree.astype(float) ** 2, 0.0)
-    cost = design.n_items / CHUNK_CELLS + incomplete_pairs / CHUNK_PAIRS
+    pairs = degree.astype(float) ** 2
+    if dense:
+        pairs = np.where(degree < design.n_items, pairs, 0.0)
+    cost = pairs / CHUNK_PAIRS + (design.n_items / CHUNK_CELLS if dense else 0.0)
     bounds = np.flatnonzero(np.diff(np.floor(np.cumsum(cost)), prepend=0.0)) if cost.size else []
     edges = sorted({0, design.n_persons, *map(int, bounds)})
     return list(itertools.pairwise(edges))
+
+
+def _pair_louis_terms(design, powers, prob, posterior, with_slopes):
+    """The same blocks as :func:`_chunk_louis_terms` plus the P P' term, summed over the
+    pairs (j, k) of items each person answered: orders x items x items."""
+    n_items = design.n_items
+    out = prob.new_zeros(n_items * n_items, powers.shape[1])
+    m1 = posterior @ powers[:, 1] if with_slopes else None
+    m2 = posterior @ powers[:, 2] if with_slopes else None
+    for start, stop in _person_chunks(design, dense=False):
+        lo, hi = int(design.row_start[start]), int(design.row_start[stop])
+        person, item, correct = design.person[lo:hi], design.item[lo:hi], design.correct[lo:hi]
+        entry_mass = posterior[person] * prob[item]  # post_pq P_jq at answered cells
+        entry_moments = entry_mass @ powers  # A^m
+        first, second = _pairs_within_persons(person, design.degree[person])
+        for begin in range(0, first.numel(), CHUNK_PAIRS):
+            f, s = first[begin:begin + CHUNK_PAIRS], second[begin:begin + CHUNK_PAIRS]
+            who = person[f]
+            values = (entry_mass[f] * prob[item[s]]) @ powers
+            a_f, a_s = entry_moments[f], entry_moments[s]
+            values[:, 0] -= a_f[:, 0] * a_s[:, 0]
+            if with_slopes:
+                mean, spread = m1[who], m2[who] - m1[who] ** 2
+                e_f, e_s = a_f[:, 2] - mean * a_f[:, 1], a_s[:, 2] - mean * a_s[:, 1]
+                y_f, y_s = correct[f], correct[s]
+                values[:, 1] += (mean * a_f[:, 0] - a_f[:, 1]) * y_s - a_f[:, 0] * a_s[:, 1]
+                values[:, 2] += (y_f * (spread * y_s - 2 * e_s) + y_s * (spread * y_f - 2 * e_f)
+                                 ) / 2 - a_f[:, 1] * a_s[:, 1]
+            out.index_add_(0, item[f] * n_items + item[s], values * design.weight[who, None])
+    return out.T.reshape(-1, n_items, n_items)
 
 
 def _chunk_louis_terms(design, x, prob, posterior, start, stop, with_slopes):
