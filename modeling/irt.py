@@ -74,6 +74,7 @@ CHUNK_PAIRS = 400_000  # (person, item, item) triples per chunk for incomplete p
 MAX_STEP = 1.0  # logits; EM and Newton steps are clipped to this length per parameter
 EM_HANDOFF = 1e-2  # EM hands over to Newton once no parameter moves more than this
 LOUIS_BY_PAIRS: bool | None = None  # Hessian terms by item pairs; None: whichever is cheaper
+CHORD_LIMIT = 1e-3  # below this Newton step, try the next step with the same Hessian
 M_STEP_ITER = 5  # Newton steps on the expected counts per EM iteration
 START_TOL = 1e-2  # the Rasch fit that starts a 2PL fit stops at this step size
 
@@ -460,7 +461,10 @@ def _m_step(kind: str, gradient: torch.Tensor, item_hessian: torch.Tensor,
 
 def _newton(design, quadrature, kind, phi, max_iter, tol):
     """Newton steps on the marginal log-likelihood with backtracking; stops when the step is
-    below ``tol`` or when the Hessian is not negative definite (EM then continues)."""
+    below ``tol`` or when the Hessian is not negative definite (EM then continues). Once a
+    full step is below ``CHORD_LIMIT``, the next step is first tried with the same Hessian
+    (a chord step: one E-step instead of a new Hessian); if it is below ``tol`` the fit has
+    converged and the standard errors come from that Hessian, one small step away."""
     hessian = None
     for used in range(1, max_iter + 1):
         log_lik, gradient, hessian = _marginal_derivatives(design, quadrature, kind, phi)
@@ -477,7 +481,23 @@ def _newton(design, quadrature, kind, phi, max_iter, tol):
         phi = phi + step
         if full_step and float(step.abs().max()) < tol:
             return phi, used, True, hessian
+        if full_step and float(step.abs().max()) < CHORD_LIMIT:
+            chord = torch.cholesky_solve(_marginal_gradient(design, quadrature, kind, phi)[:, None],
+                                         factor)[:, 0]
+            if float(chord.abs().max()) < tol:
+                return phi + chord, used, True, hessian
     return phi, max_iter, False, hessian
+
+
+def _marginal_gradient(design, quadrature, kind, phi) -> torch.Tensor:
+    intercept, slope = _item_parameters(kind, phi, design.n_items)
+    _, posterior = _posterior(design, quadrature, intercept, slope)
+    gradient, _ = _item_derivatives(*_expected_counts(design, posterior), quadrature.nodes,
+                                    intercept, slope)
+    g_d, g_a = gradient[:design.n_items], gradient[design.n_items:]
+    if kind == "rasch":
+        return g_d
+    return torch.cat([g_d, g_a.sum().reshape(1)]) if kind == "rasch_var" else gradient
 
 
 def _ascends(design, quadrature, kind, phi, log_lik) -> bool:
