@@ -95,7 +95,7 @@ def fine_draft(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
 def fine_settings(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
     task = fine_grained_task(project)
-    form = FineGrainedSettingsForm(request.POST or None,
+    form = FineGrainedSettingsForm(request.POST if request.method == "POST" else None,
                                    initial=FineGrainedSettingsForm.initial_from(task))
     if request.method == "POST" and form.is_valid():
         try:

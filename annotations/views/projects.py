@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from annotations.access import Capability, ProjectAccess, can_create_projects
 from annotations.forms import ImportForm, MemberForm, ProjectForm
@@ -22,6 +22,7 @@ from annotations.views.common import add_errors, project_view
 
 
 @login_required
+@require_GET
 def project_list(request: HttpRequest) -> HttpResponse:
     return render(request, "annotations/project_list.html", {
         "rows": project_list_for_user(request.user),
@@ -34,7 +35,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 def project_new(request: HttpRequest) -> HttpResponse:
     if not can_create_projects(request.user):
         raise PermissionDenied("You cannot create projects.")
-    form = ProjectForm(request.POST or None)
+    form = ProjectForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             project = project_create(creator=request.user, config=form.to_config())
@@ -62,7 +63,8 @@ def project_detail(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
 @project_view(need=Capability.MANAGE, methods=("GET", "POST"))
 def project_settings(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
-    form = ProjectForm(request.POST or None, initial=ProjectForm.initial_from(project))
+    form = ProjectForm(request.POST if request.method == "POST" else None,
+                       initial=ProjectForm.initial_from(project))
     if request.method == "POST" and form.is_valid():
         try:
             project_update(project=project, config=form.to_config())
@@ -78,7 +80,8 @@ def project_settings(request: HttpRequest, access: ProjectAccess) -> HttpRespons
 @project_view(need=Capability.MANAGE, methods=("GET", "POST"))
 def project_import(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
-    form = ImportForm(request.POST or None, request.FILES or None)
+    form = (ImportForm(request.POST, request.FILES) if request.method == "POST"
+            else ImportForm())
     rejected = None
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]

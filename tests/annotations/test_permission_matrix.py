@@ -88,11 +88,11 @@ MATRIX: dict[str, Entry] = {
     "login": Entry("login", "none", get=200, post=200),
     "logout": Entry("public", "none", post=LOGIN),  # logged out, sent to the login page
     "health": Entry("public", "none", get=200),
-    "project-list": Entry("authenticated", "none", get=200, post=200),  # no method check
-    "project-new": Entry("creator", "none", get=200, post=200),  # empty POST: blank form
+    "project-list": Entry("authenticated", "none", get=200, post=405),
+    "project-new": Entry("creator", "none", get=200, post=422),
     "project-detail": project(VIEW, get=200),
-    "project-settings": project(MANAGE, get=200, post=200),  # empty POST: blank form
-    "project-import": project(MANAGE, get=200, post=200),
+    "project-settings": project(MANAGE, get=200, post=422),
+    "project-import": project(MANAGE, get=200, post=422),
     "project-member-add": project(MANAGE, post=302),
     "annotate": project(ANNOTATE, get=200),
     "annotate-submit": project(ANNOTATE, post=404),  # no task key: no such task
@@ -101,7 +101,7 @@ MATRIX: dict[str, Entry] = {
     "fine-annotate": project(ANNOTATE, get=200),
     "fine-submit": project(ANNOTATE, post=404),
     "fine-draft": project(ANNOTATE, post=404),
-    "fine-settings": project(MANAGE, get=200, post=200),  # empty POST: blank form
+    "fine-settings": project(MANAGE, get=200, post=422),
     "fine-results": project(VIEW, get=200),
     "fine-item-results": project(VIEW, get=404),  # no item named
     "fine-raters": project(VIEW, get=200),
