@@ -50,7 +50,8 @@ def test_demo_serves_the_app_with_a_worker_and_stops_on_ctrl_c(tmp_path):
     database = tmp_path / "demo.sqlite3"
     env = {key: value for key, value in os.environ.items()
            if key not in ("DATABASE_URL", "CELERY_BROKER_URL")}
-    env.update(DEBUG="1", DJANGO_SETTINGS_MODULE="feedback.settings", FEEDBACK_VAR_DIR=str(tmp_path / "var"),
+    env.update(DEBUG="1", DJANGO_SETTINGS_MODULE="feedback.settings",
+               FEEDBACK_VAR_DIR=str(tmp_path / "var"),
                DATABASE_URL=f"sqlite:///{database}", PYTHONUNBUFFERED="1")
     log = (tmp_path / "demo.log").open("w+")
     demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--addrport",
