@@ -39,8 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SIZES = {"1k": (1_000, 50_000), "10k": (10_000, 1_000_000), "100k": (100_000, 10_000_000)}
-PEERS = ["ours", "evalica", "choix-ilsr", "choix-mm", "choix-opt", "crowdkit-bt",
-         "crowdkit-noisy"]
+PEERS = ["ours", "ours-no-se", "evalica", "choix-ilsr", "choix-mm", "choix-opt",
+         "crowdkit-bt", "crowdkit-noisy"]
 DENSE_PEERS = {"evalica": 3, "choix-ilsr": 3, "choix-opt": 3, "crowdkit-bt": 4,
                "crowdkit-noisy": 4}  # peak n x n float64 tables each peer holds
 
@@ -69,7 +69,7 @@ def simulate(n: int, m: int, design: str, seed: int) -> dict:
 def prepare(peer: str, data: dict) -> object:
     """The peer's input format (built before timing)."""
     n = data["n"]
-    if peer == "ours":
+    if peer.startswith("ours"):
         outcome = np.where(data["left_wins"], 1, -1)
         return (data["left"], data["right"], outcome, n)
     if peer == "evalica":
@@ -89,11 +89,12 @@ def prepare(peer: str, data: dict) -> object:
 
 def run_peer(peer: str, prepared: object, n: int, design: str) -> np.ndarray:
     """Log-strengths (n,) from one peer."""
-    if peer == "ours":
+    if peer.startswith("ours"):
         from modeling.bradley_terry import fit_bradley_terry
 
         left, right, outcome, n_items = prepared
-        return fit_bradley_terry(left, right, outcome, n_items, alpha=0.0, device="cpu").scores
+        return fit_bradley_terry(left, right, outcome, n_items, alpha=0.0, device="cpu",
+                                 standard_errors=peer == "ours").scores
     if peer == "evalica":
         import evalica
 
@@ -190,17 +191,17 @@ def log_likelihood(scores: np.ndarray, data: dict) -> float:
     return float(-np.logaddexp(0.0, -delta).sum())
 
 
-def kendall_tau(scores: np.ndarray, truth: np.ndarray) -> float:
+def kendall_tau(scores: np.ndarray, reference: np.ndarray) -> float:
     from scipy.stats import kendalltau
 
-    return float(kendalltau(np.nan_to_num(scores), truth)[0])
+    return float(kendalltau(np.nan_to_num(scores), np.nan_to_num(reference))[0])
 
 
 def main_table(args: argparse.Namespace) -> None:
     cap = int(args.memory_gb * 2**30)
     print("| size | design | peer | seconds | peak extra RSS (MB) | log-likelihood "
-          "| gap to best | Kendall tau |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+          "| gap to best | tau to best fit | tau to truth |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for size in args.sizes.split(","):
         n, m = SIZES[size]
         for design in args.designs.split(","):
@@ -210,14 +211,16 @@ def main_table(args: argparse.Namespace) -> None:
                 status, scores, seconds, peak = measure(peer, data, design, cap, args.timeout)
                 ll = log_likelihood(scores, data) if scores is not None else None
                 tau = kendall_tau(scores, data["truth"]) if scores is not None else None
-                rows.append((peer, status, seconds, peak, ll, tau))
-            best = max((row[4] for row in rows if row[4] is not None), default=None)
-            for peer, status, seconds, peak, ll, tau in rows:
+                rows.append((peer, status, seconds, peak, ll, tau, scores))
+            finished = [row for row in rows if row[4] is not None]
+            best = max(finished, key=lambda row: row[4]) if finished else None
+            for peer, status, seconds, peak, ll, tau, scores in rows:
                 if status != "ok":
-                    print(f"| {size} | {design} | {peer} | {status} | | | | |")
+                    print(f"| {size} | {design} | {peer} | {status} | | | | | |")
                     continue
+                agreement = kendall_tau(scores, best[6])
                 print(f"| {size} | {design} | {peer} | {seconds:.3f} | {peak:.0f} | {ll:.4f} "
-                      f"| {best - ll:.2e} | {tau:.4f} |", flush=True)
+                      f"| {best[4] - ll:.2e} | {agreement:.4f} | {tau:.4f} |", flush=True)
 
 
 def bootstrap_table(args: argparse.Namespace) -> None:

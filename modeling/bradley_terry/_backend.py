@@ -51,6 +51,20 @@ def backend_for(device: str | None, backend: str | None = None) -> Ops:
     return TorchOps(resolved)
 
 
+def sigmoid_and_log(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """sigma(x) and log sigma(x) (numpy): one exp and one log, stable for any x."""
+    if x.size and max(float(x.max()), -float(x.min())) < 700:  # exp(-x) cannot overflow
+        one_plus = np.negative(x)
+        np.exp(one_plus, out=one_plus)
+        one_plus += 1.0
+        log_sigma = np.log(one_plus)
+        np.negative(log_sigma, out=log_sigma)
+        return np.reciprocal(one_plus, out=one_plus), log_sigma
+    z = np.exp(-np.abs(x))
+    sigma = np.where(x >= 0, 1.0, z) / (1.0 + z)
+    return sigma, np.minimum(x, 0.0) - np.log1p(z)
+
+
 @dataclass
 class NumpyOps:
     """numpy/scipy backend (CPU, float64)."""
@@ -76,16 +90,7 @@ class NumpyOps:
         return self.sigmoid_and_log(x)[1]
 
     def sigmoid_and_log(self, x: Array) -> tuple[Array, Array]:
-        """sigma(x) and log sigma(x) from one exp and one log1p (stable for any x)."""
-        if x.size and float(np.abs(x).max()) < 700:  # exp(-x) cannot overflow: 4 passes
-            one_plus = np.exp(-x)
-            one_plus += 1.0
-            log_sigma = np.log(one_plus)
-            np.negative(log_sigma, out=log_sigma)
-            return np.reciprocal(one_plus, out=one_plus), log_sigma
-        z = np.exp(-np.abs(x))
-        sigma = np.where(x >= 0, 1.0, z) / (1.0 + z)
-        return sigma, np.minimum(x, 0.0) - np.log1p(z)
+        return sigmoid_and_log(x)
 
     def scatter(self, index: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
         """Sum ``values`` (..., m) into ``size`` bins by ``index`` (m,) on the last axis."""

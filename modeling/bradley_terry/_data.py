@@ -70,10 +70,10 @@ def collapse(left: np.ndarray, right: np.ndarray, category: np.ndarray, n_items:
     first = np.where(swap, right, left)
     second = np.where(swap, left, right)
     category = np.where(swap, n_categories - 1 - category, category)
-    side_code = np.ones(len(left), np.int64) if side is None else np.where(swap, -side, side) + 1
-    rater_code = np.zeros(len(left), np.int64) if rater is None else rater
+    side_code = None if side is None else np.where(swap, -side, side) + 1
+    columns = (first, second, side_code, rater, category)
     radices = (n_items, n_items, 3, max(n_raters, 1), n_categories)
-    key = _combine((first, second, side_code, rater_code, category), radices)
+    key = _combine(columns, radices)
     event_key, event_weight, inverse = _merge(key, weights, keep_inverse)
     if weights is not None:
         positive = event_weight > 0
@@ -81,34 +81,47 @@ def collapse(left: np.ndarray, right: np.ndarray, category: np.ndarray, n_items:
         if inverse is not None:
             remap = np.cumsum(positive) - 1
             inverse = np.where(positive[inverse], remap[inverse], -1)
-    event_category = event_key % n_categories
     row_key = event_key // n_categories
-    starts = np.flatnonzero(np.r_[True, row_key[1:] != row_key[:-1]])
-    event_row = np.cumsum(np.r_[True, row_key[1:] != row_key[:-1]]) - 1
-    first, second, side_code, rater_code = _split(row_key[starts], radices[:4])
+    event_category = event_key - row_key * n_categories
+    new_row = np.empty(len(row_key), bool)
+    new_row[:1] = True
+    np.not_equal(row_key[1:], row_key[:-1], out=new_row[1:])
+    starts = np.flatnonzero(new_row)
+    event_row = np.cumsum(new_row) - 1
+    parts = _split(row_key[starts], columns[:4], radices[:4])
+    first, second, side_code, rater_code = parts
     counts = np.bincount(event_row * n_categories + event_category, event_weight,
                          len(starts) * n_categories).reshape(len(starts), n_categories)
-    return Rows(n_items=n_items, first=first, second=second,
-                side=(side_code - 1).astype(np.float64),
-                rater=None if rater is None else rater_code, counts=counts,
-                event_row=event_row, event_category=event_category,
-                event_weight=event_weight, input_event=inverse)
+    side_value = np.zeros(len(starts)) if side_code is None else side_code - 1.0
+    return Rows(n_items=n_items, first=first, second=second, side=side_value,
+                rater=rater_code, counts=counts, event_row=event_row,
+                event_category=event_category, event_weight=event_weight,
+                input_event=inverse)
 
 
-def _combine(columns: tuple[np.ndarray, ...], radices: tuple[int, ...]) -> np.ndarray:
-    if np.prod([float(r) for r in radices]) >= 2.0**62:
+def _combine(columns: tuple[np.ndarray | None, ...], radices: tuple[int, ...]) -> np.ndarray:
+    """One int64 key per comparison; absent columns (None) take no room in it."""
+    used = [(column, radix) for column, radix in zip(columns, radices, strict=True)
+            if column is not None]
+    if np.prod([float(radix) for _, radix in used]) >= 2.0**62:
         raise ValueError("too many items, raters and categories to index comparisons")
-    key = np.zeros(len(columns[0]), np.int64)
-    for column, radix in zip(columns, radices, strict=True):
-        key = key * radix + column
+    key = used[0][0].astype(np.int64)
+    for column, radix in used[1:]:
+        key *= radix
+        key += column
     return key
 
 
-def _split(key: np.ndarray, radices: tuple[int, ...]) -> list[np.ndarray]:
-    parts = []
-    for radix in reversed(radices):
-        parts.append(key % radix)
-        key = key // radix
+def _split(key: np.ndarray, columns: tuple[np.ndarray | None, ...],
+           radices: tuple[int, ...]) -> list[np.ndarray | None]:
+    parts: list[np.ndarray | None] = []
+    for column, radix in zip(reversed(columns), reversed(radices), strict=True):
+        if column is None:
+            parts.append(None)
+            continue
+        quotient = key // radix
+        parts.append(key - quotient * radix)
+        key = quotient
     return parts[::-1]
 
 
@@ -127,11 +140,12 @@ def _merge(key: np.ndarray, weights: np.ndarray | None, keep_inverse: bool
 
 def components(rows: Rows) -> list[list[int]]:
     """Connected components of the comparison graph, largest first (items sorted)."""
-    from scipy.sparse import coo_matrix
+    from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import connected_components
 
     n = rows.n_items
-    graph = coo_matrix((np.ones(rows.n_rows), (rows.first, rows.second)), shape=(n, n))
+    indptr = np.r_[0, np.cumsum(np.bincount(rows.first, minlength=n))]  # rows sorted by first
+    graph = csr_matrix((np.ones(rows.n_rows), rows.second, indptr), shape=(n, n))
     count, labels = connected_components(graph, directed=False)
     return _groups(labels, count)
 
@@ -143,29 +157,31 @@ def _groups(labels: np.ndarray, count: int) -> list[list[int]]:
     return sorted(groups, key=lambda group: (-len(group), group[0]))
 
 
-def check_identified(rows: Rows, beats: np.ndarray, parts: list[list[int]], *,
-                     what: str = "scores") -> None:
+def check_identified(rows: Rows, beats: np.ndarray, *, what: str = "scores"
+                     ) -> list[list[int]]:
     """Raise :class:`NotIdentifiedError` when the ML scores are infinite or not unique.
 
     ``beats[r]`` (m, 2) says whether, in row r, i ever did at least as well as j
     (``beats[r, 0]``) and j at least as well as i (``beats[r, 1]``). The ML estimate is
     finite and unique iff this directed graph is strongly connected (Ford 1957; Hunter 2004).
+    Returns the (weakly) connected components: one, when the check passes.
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     n = rows.n_items
+    src = np.r_[rows.first[beats[:, 0]], rows.second[beats[:, 1]]]
+    dst = np.r_[rows.second[beats[:, 0]], rows.first[beats[:, 1]]]
+    graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n)).tocsr()
+    count, labels = connected_components(graph, directed=True, connection="strong")
+    if count == 1:
+        return [list(range(n))]
+    parts = components(rows)
     if len(parts) > 1:
         raise NotIdentifiedError(
             f"the comparison graph has {len(parts)} disconnected components, so the "
             f"maximum-likelihood {what} are not identified (use a prior, alpha > 0)",
             components=parts)
-    src = np.r_[rows.first[beats[:, 0]], rows.second[beats[:, 1]]]
-    dst = np.r_[rows.second[beats[:, 0]], rows.first[beats[:, 1]]]
-    graph = coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
-    count, labels = connected_components(graph, directed=True, connection="strong")
-    if count == 1:
-        return
     never_lose = np.setdiff1d(np.arange(n), dst)
     never_win = np.setdiff1d(np.arange(n), src)
     if len(never_lose) or len(never_win):

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from modeling.bradley_terry._backend import Array, Ops
+from modeling.bradley_terry._backend import Array, Ops, sigmoid_and_log
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
+    """Sum of a * b over the last axis without a temporary array."""
+    if a.ndim == 1:
+        return float(np.dot(a, b))
+    return np.einsum("...m,...m->...", a, b)
 
 
 @dataclass
@@ -71,7 +78,9 @@ class Logistic:
         wins_i, wins_j = self.wins(counts)
         if eta is not None:
             return self._crowd(delta, theta, wins_i, wins_j, eta, derivatives)
-        total = wins_i + wins_j
+        total = self._total(counts, wins_i, wins_j)
+        if not ops.is_torch:
+            return self._evaluate_numpy(delta, wins_i, wins_j, total, derivatives)
         p, log_p = ops.sigmoid_and_log(delta)
         # a log sigma(d) + b log sigma(-d) = (a + b) log sigma(d) - b d
         loglik = (total * log_p - wins_j * delta).sum(-1)
@@ -80,6 +89,31 @@ class Logistic:
         empty = ops.zeros(*delta.shape, 0)
         return Derivatives(loglik, wins_i - total * p, empty[..., 0, :],
                            total * p * (1 - p), empty, ops.zeros(*delta.shape[:-1], 0, 0))
+
+    def _total(self, counts: Array, wins_i: Array, wins_j: Array) -> Array:
+        cached = getattr(self, "_totals", None)
+        if cached is not None and cached[0] is counts:
+            return cached[1]
+        total = wins_i + wins_j
+        self._totals = (counts, total)
+        return total
+
+    @staticmethod
+    def _evaluate_numpy(delta: np.ndarray, wins_i: np.ndarray, wins_j: np.ndarray,
+                        total: np.ndarray, derivatives: bool) -> Derivatives:
+        """The same numbers with in-place operations: 10M-row fits are memory-bound."""
+        p, log_p = sigmoid_and_log(delta)
+        loglik = _rowdot(total, log_p) - _rowdot(wins_j, delta)
+        if not derivatives:
+            return Derivatives(loglik, None, None, None, None, None)
+        gradient = np.multiply(total, p, out=log_p)
+        np.subtract(wins_i, gradient, out=gradient)
+        curvature = np.subtract(1.0, p)
+        curvature *= p
+        curvature *= total
+        empty = np.zeros((*delta.shape, 0))
+        return Derivatives(loglik, gradient, empty[..., 0, :], curvature, empty,
+                           np.zeros((*delta.shape[:-1], 0, 0)))
 
     def _crowd(self, delta: Array, theta: Array, wins_i: Array, wins_j: Array, eta: Array,
                derivatives: bool) -> Derivatives:

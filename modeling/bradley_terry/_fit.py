@@ -118,7 +118,7 @@ def _validate(left: ArrayLike, right: ArrayLike, outcome: ArrayLike, n_items: in
     if np.any(data["left"] == data["right"]):
         raise ValueError(f"an item is compared with itself at position "
                          f"{int(np.flatnonzero(data['left'] == data['right'])[0])}")
-    if not np.isin(data["outcome"], (-1, 0, 1)).all():
+    if data["outcome"].min() < -1 or data["outcome"].max() > 1:
         raise ValueError("outcome must be +1 (left wins), -1 (right wins) or 0 (tie)")
     if ties not in ("half", "davidson"):
         raise ValueError(f"ties must be 'half' or 'davidson', not {ties!r}")
@@ -176,6 +176,8 @@ def _validate_strength(data: dict, strength: ArrayLike, n_levels: int | None) ->
 
 def _integers(values: ArrayLike, name: str) -> np.ndarray:
     array = np.asarray(values).ravel()
+    if array.dtype == np.int64:
+        return array
     if array.dtype.kind == "b":
         return array.astype(np.int64)
     if array.dtype.kind not in "iu":
@@ -198,15 +200,16 @@ def _family(ops: Ops, data: dict, ties: str) -> tuple[object, float | None]:
 
 
 def _check_graph(rows: Rows, family: object, alpha: float, data: dict) -> list[list[int]]:
-    parts = components(rows)
     counts = rows.counts
     K = counts.shape[1]
     if alpha == 0:
         beats = np.stack([counts[:, K // 2:].sum(1) > 0, counts[:, :(K + 1) // 2].sum(1) > 0],
                          axis=1)
-        check_identified(rows, beats, parts)
+        parts = check_identified(rows, beats)
         _check_nuisance(rows, family, data)
-    elif len(parts) > 1:
+        return parts
+    parts = components(rows)
+    if len(parts) > 1:
         shown = "; ".join(str(part[:10])[:-1] + (", ...]" if len(part) > 10 else "]")
                           for part in parts[:5])
         warnings.warn(f"the comparison graph has {len(parts)} connected components "

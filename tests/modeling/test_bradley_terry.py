@@ -116,7 +116,8 @@ def test_dense_cg_and_sparse_direct_solvers_agree(monkeypatch):
     monkeypatch.setattr(_linalg, "DENSE_MAX", 10)
     monkeypatch.setattr(_linalg, "CG_PATIENCE", 2)
     direct = fit_bradley_terry(left, right, outcome, 300, alpha=0.5)
-    assert dense.solver.endswith("dense") and direct.solver.endswith("direct")
+    assert dense.solver.endswith("dense")
+    assert direct.solver.endswith("direct")
     np.testing.assert_allclose(dense.scores, base.scores, atol=1e-8)
     np.testing.assert_allclose(direct.scores, base.scores, atol=1e-8)
 
@@ -142,7 +143,8 @@ def test_torch_backend_matches_numpy_backend(options):
     numpy_fit = fit_bradley_terry(left, right, outcome, 20, bootstrap=2, **kwargs)
     torch_fit = fit_bradley_terry(left, right, outcome, 20, bootstrap=2, device="cpu",
                                   backend="torch", **kwargs)
-    assert numpy_fit.device == "cpu" and torch_fit.device == "cpu"
+    assert numpy_fit.device == "cpu"
+    assert torch_fit.device == "cpu"
     np.testing.assert_allclose(torch_fit.scores, numpy_fit.scores, atol=1e-8)
     np.testing.assert_allclose(torch_fit.se, numpy_fit.se, atol=1e-8)
     np.testing.assert_allclose(torch_fit.bootstrap_scores, numpy_fit.bootstrap_scores,
@@ -157,7 +159,8 @@ def test_mm_fallback_reaches_the_newton_optimum(monkeypatch):
     newton = fit_bradley_terry(left, right, outcome, 30, alpha=0.2)
     monkeypatch.setattr(_newton, "_line_search", lambda *args: None)
     mm = fit_bradley_terry(left, right, outcome, 30, alpha=0.2)
-    assert mm.converged and mm.solver.startswith("mm")
+    assert mm.converged
+    assert mm.solver.startswith("mm")
     np.testing.assert_allclose(mm.scores, newton.scores, atol=1e-5)
 
 
@@ -180,7 +183,8 @@ def test_newton_converges_in_few_iterations_on_an_ill_conditioned_design(monkeyp
     outcome = np.where(rng.random(keep.sum()) < 1 / (1 + np.exp(truth[right] - truth[left])),
                        1, -1)
     result = fit_bradley_terry(left, right, outcome, n, alpha=0.0, standard_errors=False)
-    assert result.converged and result.n_iter <= 15
+    assert result.converged
+    assert result.n_iter <= 15
     assert result.solver.endswith("direct")
     winner = np.where(outcome > 0, left, right)
     loser = np.where(outcome > 0, right, left)
@@ -329,7 +333,8 @@ def test_disconnected_graph_warns_and_stays_finite_with_a_prior():
     outcome = np.array([1, 1, 1, 1, 1, 1, -1])
     with pytest.warns(DisconnectedGraphWarning, match=r"2 connected components.*\[2, 3, 4\]"):
         result = fit_bradley_terry(left, right, outcome, 5, alpha=1.0)
-    assert np.all(np.isfinite(result.scores)) and np.all(np.isfinite(result.se))
+    assert np.all(np.isfinite(result.scores))
+    assert np.all(np.isfinite(result.se))
     assert result.components == [[2, 3, 4], [0, 1]]
     with pytest.raises(NotIdentifiedError, match="2 disconnected components") as error:
         fit_bradley_terry(left, right, outcome, 5, alpha=0.0)
@@ -343,7 +348,8 @@ def test_item_that_never_loses():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         result = fit_bradley_terry(left, right, outcome, 3, alpha=1.0)
-    assert np.all(np.isfinite(result.scores)) and result.scores.argmax() == 0
+    assert np.all(np.isfinite(result.scores))
+    assert result.scores.argmax() == 0
     with pytest.raises(NotIdentifiedError, match=r"items \[0\] never lose") as error:
         fit_bradley_terry(left, right, outcome, 3, alpha=0.0)
     assert error.value.items == [0]
@@ -411,6 +417,7 @@ def test_outcome_counts():
 
 def test_result_is_frozen_and_reports_device():
     result = fit_bradley_terry([0, 1], [1, 0], [1, 1], 2)
-    assert result.device == "cpu" and result.seconds > 0
+    assert result.device == "cpu"
+    assert result.seconds > 0
     with pytest.raises(AttributeError):
         result.scores = None  # type: ignore[misc]

@@ -94,7 +94,7 @@ def test_graded_strength_without_ties_has_a_zero_first_cut():
 
 def simulate_crowd(rng, n, m, n_raters, share_random):
     truth = rng.normal(size=n)
-    n_random = int(round(share_random * n_raters))
+    n_random = round(share_random * n_raters)
     eta = np.r_[np.full(n_random, 0.5), rng.uniform(0.85, 0.98, n_raters - n_random)]
     rater = rng.integers(0, n_raters, m)
     left, right = pairs(n, m, rng)
