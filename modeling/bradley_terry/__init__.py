@@ -31,12 +31,41 @@ decisive comparisons (ignored for ties). Scores are natural-log strengths centre
 0; ``se`` are the standard errors of these centred scores. ``log_likelihood`` excludes the
 prior. Identical comparisons are merged into weighted rows before fitting.
 
-Example
--------
+Example (0 beats 1, 1 beats 2, 0 beats 2, and 0 ties with 2)
+---------------------------------------------------------------
 >>> from modeling.bradley_terry import fit_bradley_terry
 >>> result = fit_bradley_terry([0, 1, 2, 0], [1, 2, 0, 2], [1, 1, -1, 0], 3)
->>> result.scores.round(3)
-array([ 0.359, -0.134, -0.225])
+>>> result.scores.round(3), result.se.round(3)
+(array([ 0.458, -0.   , -0.458]), array([0.584, 0.624, 0.584]))
+
+Solvers and devices: the Hessian is a weighted graph Laplacian bordered by the few nuisance
+parameters. It is solved by Jacobi-preconditioned conjugate gradients when the comparison
+graph is well connected, and by a sparse direct factorization (SuperLU, CPU) when CG
+stalls (pairs between near neighbours in strength), so Newton converges in under ~15
+steps either way; MM (Boehning's quadratic bound) is the fallback if a Newton step fails.
+On the CPU (the default when no NVIDIA driver is present) everything is numpy/scipy and
+torch is never imported; on CUDA (``device="cuda"``, or ``None`` with a GPU) the same code
+runs on torch tensors, with dense Cholesky solves up to 20,000 items and the sparse direct
+solve moved to the CPU beyond. ``backend="torch"`` forces the torch path on any device.
+
+Options beyond the issue's signature: ``replicate_weights`` ((B, N) weights per input
+comparison, replacing the multinomial bootstrap, e.g. for a rater-cluster bootstrap),
+``rater_prior`` (Beta(a, b) on every eta_k, default (2, 2)), ``se_probes`` (solves for the
+randomized standard errors above 3,000 items), ``standard_errors=False`` (skip them), and
+``backend``. Result fields beyond the issue's: ``solver`` and ``se_method``.
+
+Priors and identification: ``alpha`` is the precision of the N(0, 1/alpha) prior on every
+score (choix's ``opt_pairwise(alpha=a)`` penalises a * ||theta||^2, i.e. our alpha = 2a).
+When alpha > 0 the nuisance parameters (gamma, log d, cut points) get a weak N(0, 10^2)
+prior so that the MAP always exists; alpha = 0 is plain maximum likelihood throughout and
+raises :class:`NotIdentifiedError` for a disconnected or not strongly connected graph, an
+item that never loses or never wins, all-tie data under Davidson, or an unused strength
+level. A disconnected graph with alpha > 0 gives a :class:`DisconnectedGraphWarning` that
+names the components. Davidson without any tie in the data returns d = 0 (its ML).
+
+Bootstrap: multinomial reweighting of the unique comparisons (seeded), all replicates fitted
+as batched Newton problems; Crowd-BT replicates keep the full-data eta. With alpha = 0,
+replicates without a finite ML estimate are NaN (with a RuntimeWarning).
 """
 
 from modeling.bradley_terry._data import DisconnectedGraphWarning, NotIdentifiedError

@@ -127,28 +127,11 @@ def _validate(left: ArrayLike, right: ArrayLike, outcome: ArrayLike, n_items: in
     if bootstrap < 0:
         raise ValueError("bootstrap must be >= 0")
     if weights is not None:
-        data["weights"] = np.asarray(weights, dtype=np.float64).ravel()
-        if len(data["weights"]) != count or not np.all(np.isfinite(data["weights"])) \
-                or np.any(data["weights"] < 0):
-            raise ValueError("weights must be finite, >= 0 and one per comparison")
-        if not data["weights"].sum() > 0:
-            raise ValueError("all weights are zero: no comparisons to fit")
+        data["weights"] = _weights(weights, count)
     if position_bias:
-        if left_shown is None:
-            raise ValueError("position_bias needs left_shown")
-        shown = np.asarray(left_shown).ravel()
-        if len(shown) != count or not np.isin(shown, (0, 1)).all():
-            raise ValueError("left_shown must be booleans (or 0/1), one per comparison")
-        data["side"] = np.where(shown.astype(bool), 1, -1).astype(np.int64)
+        data["side"] = _sides(left_shown, count)
     if rater is not None or rater_reliability:
-        if rater is None:
-            raise ValueError("rater_reliability needs rater")
-        data["rater"] = _integers(rater, "rater")
-        data["n_raters"] = int(n_raters if n_raters is not None else data["rater"].max() + 1)
-        if len(data["rater"]) != count or data["rater"].min() < 0 \
-                or data["rater"].max() >= data["n_raters"]:
-            raise ValueError(f"rater must hold indices in [0, {data['n_raters']}), "
-                             "one per comparison")
+        _validate_raters(data, rater, n_raters, count)
     if strength is not None:
         _validate_strength(data, strength, n_strength_levels)
     if rater_reliability and (strength is not None or ties == "davidson"):
@@ -160,6 +143,36 @@ def _validate(left: ArrayLike, right: ArrayLike, outcome: ArrayLike, n_items: in
             raise ValueError("replicate_weights must be (B, n_comparisons), >= 0")
         data["replicates"] = replicates
     return data
+
+
+def _weights(weights: ArrayLike, count: int) -> np.ndarray:
+    values = np.asarray(weights, dtype=np.float64).ravel()
+    if len(values) != count or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError("weights must be finite, >= 0 and one per comparison")
+    if not values.sum() > 0:
+        raise ValueError("all weights are zero: no comparisons to fit")
+    return values
+
+
+def _sides(left_shown: ArrayLike | None, count: int) -> np.ndarray:
+    if left_shown is None:
+        raise ValueError("position_bias needs left_shown")
+    shown = np.asarray(left_shown).ravel()
+    if len(shown) != count or not np.isin(shown, (0, 1)).all():
+        raise ValueError("left_shown must be booleans (or 0/1), one per comparison")
+    return np.where(shown.astype(bool), 1, -1).astype(np.int64)
+
+
+def _validate_raters(data: dict, rater: ArrayLike | None, n_raters: int | None,
+                     count: int) -> None:
+    if rater is None:
+        raise ValueError("rater_reliability needs rater")
+    data["rater"] = _integers(rater, "rater")
+    data["n_raters"] = int(n_raters if n_raters is not None else data["rater"].max() + 1)
+    if len(data["rater"]) != count or data["rater"].min() < 0 \
+            or data["rater"].max() >= data["n_raters"]:
+        raise ValueError(f"rater must hold indices in [0, {data['n_raters']}), "
+                         "one per comparison")
 
 
 def _validate_strength(data: dict, strength: ArrayLike, n_levels: int | None) -> None:
