@@ -299,7 +299,7 @@ def _find_extremes(data: _Ratings, sizes, n_categories):
                 extreme[facet] = torch.where(low & new, -1, torch.where(high & new, 1,
                                                                          extreme[facet]))
                 changed = True
-        active = (extreme[0][data.item] == 0) & (extreme[1][data.rater] == 0)
+        active = (_take(extreme[0], data.item) == 0) & (_take(extreme[1], data.rater) == 0)
         if not changed:
             return extreme[0], extreme[1], active
 
@@ -351,7 +351,8 @@ def _cumulative(thresholds: torch.Tensor) -> torch.Tensor:
 
 
 def _linear_predictor(data: _Ratings, m: _Measures) -> torch.Tensor:
-    return m.item[data.item] - m.rater[data.rater] - m.criterion[data.criterion]
+    return (_take(m.item, data.item) - _take(m.rater, data.rater)
+            - _take(m.criterion, data.criterion))
 
 
 def _probabilities(data: _Ratings, m: _Measures, eta: torch.Tensor | None = None):
@@ -359,7 +360,7 @@ def _probabilities(data: _Ratings, m: _Measures, eta: torch.Tensor | None = None
     per-rating work vectorised over the long dimension)."""
     eta = _linear_predictor(data, m) if eta is None else eta
     tau = _cumulative(m.thresholds)
-    offsets = tau[0][:, None] if tau.shape[0] == 1 else tau.T[:, data.group]
+    offsets = tau[0][:, None] if tau.shape[0] == 1 else torch.index_select(tau.T, 1, data.group)
     prob = torch.addcmul(-offsets, data.scores[:, None], eta[None, :])
     prob.sub_(prob.amax(dim=0)).exp_()
     return prob.div_(prob.sum(dim=0))
@@ -481,13 +482,35 @@ def _newton_step(data: _Ratings, m: _Measures, prob: torch.Tensor, pairs: _Pairs
     system = _information(data, prob, pairs, sizes)
     g_item, g_rest = system.gradient[0], torch.cat(system.gradient[1:])
     h_item = system.h_item
-    rhs = g_rest + system.to_rest(g_item / h_item)
+    rhs = _without_shifts(g_rest + system.to_rest(g_item / h_item), system)
     rest = _conjugate_gradients(lambda v: system.rest_product(v) - system.to_rest(
         system.to_items(v) / h_item), rhs, system.diagonal(h_item), tol / 100)
     item_step = (g_item + system.to_items(rest)) / h_item
     n_raters, n_criteria = sizes[1], sizes[2]
     return [item_step, rest[:n_raters], rest[n_raters:n_raters + n_criteria],
             rest[n_raters + n_criteria:].reshape(m.thresholds.shape)]
+
+
+def _without_shifts(rhs: torch.Tensor, system: _Information) -> torch.Tensor:
+    """Project out of the reduced right-hand side its rounding-level components along the
+    likelihood-invariant shifts (all raters; all criteria; a threshold set against its
+    criteria), which conjugate gradients could never reduce."""
+    n_raters, n_criteria = system.h_rater.numel(), system.h_criterion.numel()
+    groups, size = system.threshold_block.shape[:2]
+    shifts = rhs.new_zeros(rhs.numel(), 2 + groups)
+    shifts[:n_raters, 0] = (system.h_rater > 0).to(rhs.dtype)
+    shifts[n_raters:n_raters + n_criteria, 1] = (system.h_criterion > 0).to(rhs.dtype)
+    for group in range(groups):
+        rows = slice(n_raters + n_criteria + group * size,
+                     n_raters + n_criteria + (group + 1) * size)
+        shifts[rows, 2 + group] = 1.0
+        if groups == 1:
+            shifts[n_raters:n_raters + n_criteria, 2] = -shifts[n_raters:n_raters + n_criteria, 1]
+        else:
+            shifts[n_raters + group, 2 + group] = -1.0
+    basis, triangle = torch.linalg.qr(shifts)
+    basis = basis[:, torch.diagonal(triangle).abs() > 1e-9]
+    return rhs - basis @ (basis.T @ rhs)
 
 
 @dataclass(frozen=True)
@@ -513,14 +536,14 @@ class _Information:
         """-(information between items and the rest) @ v."""
         n_raters, n_criteria = self.h_rater.numel(), self.h_criterion.numel()
         v_rater, v_criterion = v[:n_raters], v[n_raters:n_raters + n_criteria]
-        by_pair = self.pair_w * v_rater[self.pairs.rater]
+        by_pair = self.pair_w * _take(v_rater, self.pairs.rater)
         return (_sum_by(self.pairs.item, by_pair, self.h_item.numel())
                 + self.item_criterion @ v_criterion + self.item_threshold @ v[n_raters
                                                                               + n_criteria:])
 
     def to_rest(self, u: torch.Tensor) -> torch.Tensor:
         """-(information between the rest and items) @ u."""
-        by_pair = self.pair_w * u[self.pairs.item]
+        by_pair = self.pair_w * _take(u, self.pairs.item)
         return torch.cat([_sum_by(self.pairs.rater, by_pair, self.h_rater.numel()),
                           self.item_criterion.T @ u, self.item_threshold.T @ u])
 
@@ -541,12 +564,17 @@ class _Information:
     def diagonal(self, h_item: torch.Tensor) -> torch.Tensor:
         """Diagonal of the reduced (Schur complement) system, for the preconditioner."""
         inverse = 1 / h_item
-        rater = self.h_rater - _sum_by(self.pairs.rater, self.pair_w**2 * inverse[self.pairs.item],
+        rater = self.h_rater - _sum_by(self.pairs.rater,
+                                       self.pair_w**2 * _take(inverse, self.pairs.item),
                                        self.h_rater.numel())
         criterion = self.h_criterion - inverse @ self.item_criterion**2
-        threshold = torch.diagonal(self.threshold_block, dim1=1, dim2=2).reshape(-1) \
-            - inverse @ self.item_threshold**2
-        return torch.cat([rater, criterion, threshold])
+        own = torch.diagonal(self.threshold_block, dim1=1, dim2=2).reshape(-1)
+        threshold = own - inverse @ self.item_threshold**2
+        reduced = torch.cat([rater, criterion, threshold])
+        # an element whose information is all explained by its items (e.g. the only
+        # criterion) lies along a shift: zero, not a rounding residue to divide by
+        unreduced = torch.cat([self.h_rater, self.h_criterion, own])
+        return torch.where(reduced > 1e-9 * unreduced, reduced, 0.0)
 
 
 def _information(data: _Ratings, prob: torch.Tensor, pairs: _Pairs, sizes) -> _Information:
@@ -591,6 +619,11 @@ def _information(data: _Ratings, prob: torch.Tensor, pairs: _Pairs, sizes) -> _I
         threshold_block=block)
 
 
+def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values[index] along dim 0 (index_select: several times faster than indexing)."""
+    return torch.index_select(values, 0, index)
+
+
 def _sum_by(index: torch.Tensor, values: torch.Tensor, size: int) -> torch.Tensor:
     return torch.zeros(size, dtype=values.dtype, device=values.device).index_add_(
         0, index, values)
@@ -626,7 +659,7 @@ def _estimate_extremes(data: _Ratings, m: _Measures, item_extreme, rater_extreme
                        adjustment: float, max_iter: int, tol: float) -> _Measures:
     """Measures of extreme elements: the expected score equals the raw score moved
     ``adjustment`` points inward, the non-extreme measures held fixed."""
-    involved = (item_extreme[data.item] != 0) | (rater_extreme[data.rater] != 0)
+    involved = (_take(item_extreme, data.item) != 0) | (_take(rater_extreme, data.rater) != 0)
     if not bool(involved.any()):
         return m
     data = data.subset(involved)

@@ -338,7 +338,7 @@ def _gauss_hermite(n_quadrature: int, device, dtype) -> _Quadrature:
 
 def _start_intercepts(design: _Design, slope: float) -> torch.Tensor:
     """logit of the proportion correct, widened for the spread of abilities (probit approx.)."""
-    weight = design.weight[design.person]
+    weight = _take(design.weight, design.person)
     answered = torch.zeros(design.n_items, dtype=weight.dtype, device=weight.device)
     right = torch.zeros_like(answered)
     answered.index_add_(0, design.item, weight)
@@ -589,23 +589,25 @@ def _pair_louis_terms(design, powers, prob, posterior, with_slopes):
     for start, stop in _person_chunks(design, dense=False):
         lo, hi = int(design.row_start[start]), int(design.row_start[stop])
         person, item, correct = design.person[lo:hi], design.item[lo:hi], design.correct[lo:hi]
-        entry_mass = posterior[person] * prob[item]  # post_pq P_jq at answered cells
+        entry_mass = _take(posterior, person) * _take(prob, item)  # post_pq P_jq, answered
         entry_moments = entry_mass @ powers  # A^m
-        first, second = _pairs_within_persons(person, design.degree[person])
+        first, second = _pairs_within_persons(person, _take(design.degree, person))
         for begin in range(0, first.numel(), CHUNK_PAIRS):
             f, s = first[begin:begin + CHUNK_PAIRS], second[begin:begin + CHUNK_PAIRS]
-            who = person[f]
-            values = (entry_mass[f] * prob[item[s]]) @ powers
-            a_f, a_s = entry_moments[f], entry_moments[s]
+            who, item_f, item_s = _take(person, f), _take(item, f), _take(item, s)
+            values = (_take(entry_mass, f) * _take(prob, item_s)) @ powers
+            a_f, a_s = _take(entry_moments, f), _take(entry_moments, s)
             values[:, 0] -= a_f[:, 0] * a_s[:, 0]
             if with_slopes:
-                mean, spread = m1[who], m2[who] - m1[who] ** 2
+                mean = _take(m1, who)
+                spread = _take(m2, who) - mean**2
                 e_f, e_s = a_f[:, 2] - mean * a_f[:, 1], a_s[:, 2] - mean * a_s[:, 1]
-                y_f, y_s = correct[f], correct[s]
+                y_f, y_s = _take(correct, f), _take(correct, s)
                 values[:, 1] += (mean * a_f[:, 0] - a_f[:, 1]) * y_s - a_f[:, 0] * a_s[:, 1]
                 values[:, 2] += (y_f * (spread * y_s - 2 * e_s) + y_s * (spread * y_f - 2 * e_f)
                                  ) / 2 - a_f[:, 1] * a_s[:, 1]
-            out.index_add_(0, item[f] * n_items + item[s], values * design.weight[who, None])
+            values *= _take(design.weight, who)[:, None]
+            out.index_add_(0, item_f * n_items + item_s, values)
     return out.T.reshape(-1, n_items, n_items)
 
 
@@ -659,10 +661,10 @@ def _incomplete_pair_term(design, powers, prob, posterior, start, stop):
         first, second = _pairs_within_persons(person, degree)
         for begin in range(0, first.numel(), CHUNK_PAIRS):
             f, s = first[begin:begin + CHUNK_PAIRS], second[begin:begin + CHUNK_PAIRS]
-            who = person[f]
-            weighted = posterior[who] * design.weight[who, None]
-            values = (weighted * prob[item[f]] * prob[item[s]]) @ powers
-            out.index_add_(0, item[f] * n_items + item[s], values)
+            who, item_f, item_s = _take(person, f), _take(item, f), _take(item, s)
+            weighted = _take(posterior, who) * _take(design.weight, who)[:, None]
+            values = (weighted * _take(prob, item_f) * _take(prob, item_s)) @ powers
+            out.index_add_(0, item_f * n_items + item_s, values)
     return out.T.reshape(-1, n_items, n_items)
 
 
@@ -673,8 +675,13 @@ def _pairs_within_persons(person: torch.Tensor, degree: torch.Tensor):
     first = torch.repeat_interleave(index, degree)
     block_start = torch.cumsum(degree, 0) - degree  # where each entry's pairs begin
     person_start = _run_starts(person)  # first entry of each entry's person
-    offset = torch.arange(first.numel(), device=person.device) - block_start[first]
-    return first, person_start[first] + offset
+    offset = torch.arange(first.numel(), device=person.device) - _take(block_start, first)
+    return first, _take(person_start, first) + offset
+
+
+def _take(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values[index] along dim 0 (index_select: several times faster than indexing)."""
+    return torch.index_select(values, 0, index)
 
 
 def _run_starts(person: torch.Tensor) -> torch.Tensor:

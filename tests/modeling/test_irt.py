@@ -199,8 +199,8 @@ def test_covariance_is_the_inverse_numerical_hessian_with_missing_responses(
     monkeypatch.setattr(irt, "LOUIS_BY_PAIRS", by_pairs)
     if not dense:
         monkeypatch.setattr(irt, "DENSE_CELLS", 0)
-        monkeypatch.setattr(irt, "CHUNK_CELLS", 100)
-        monkeypatch.setattr(irt, "CHUNK_PAIRS", 50)
+        monkeypatch.setattr(irt, "CHUNK_CELLS", 1200)
+        monkeypatch.setattr(irt, "CHUNK_PAIRS", 3000)
     fit = fit_2pl(data["persons"], data["items"], data["correct"], tol=1e-10, n_quadrature=21)
     np.testing.assert_allclose(np.concatenate([fit.intercept, fit.discrimination]), params,
                                atol=1e-7)
