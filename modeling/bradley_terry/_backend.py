@@ -125,6 +125,16 @@ class NumpyOps:
         inverse, info = lapack.dpotri(factor, lower=True)
         return np.tril(inverse) + np.tril(inverse, -1).T
 
+    def inverse_cholesky_factor(self, matrix: Array) -> Array:
+        """L^-1 for matrix = L L^T (potrf + trtri): diag(matrix^-1) = column sums of L^-2."""
+        from scipy.linalg import lapack
+
+        factor, info = lapack.dpotrf(matrix, lower=True, clean=True)
+        if info != 0:
+            raise np.linalg.LinAlgError("the Hessian is not positive definite")
+        inverse, info = lapack.dtrtri(factor, lower=True)
+        return inverse
+
     def inv(self, matrix: Array) -> Array:
         return np.linalg.inv(matrix)
 
@@ -195,6 +205,12 @@ class TorchOps:
 
     def solve(self, matrix: Array, rhs: Array) -> Array:
         return self.torch.linalg.solve(matrix, rhs)
+
+    def inverse_cholesky_factor(self, matrix: Array) -> Array:
+        torch = self.torch
+        factor = torch.linalg.cholesky(matrix)
+        identity = torch.eye(len(matrix), dtype=matrix.dtype, device=matrix.device)
+        return torch.linalg.solve_triangular(factor, identity, upper=False)
 
     def cholesky_inverse(self, matrix: Array) -> Array:
         factor, info = self.torch.linalg.cholesky_ex(matrix)

@@ -245,6 +245,32 @@ def covariance_dense(model: Model, system: System) -> np.ndarray:
     return covariance
 
 
+def dense_variances(model: Model, system: System) -> tuple[np.ndarray, np.ndarray]:
+    """Variances of the centred scores (n,) and of phi (q,) from one Cholesky factor.
+
+    With Sigma = H^-1 = L^-T L^-1: diag(Sigma) is the column sums of (L^-1)^2 and
+    Sigma 1_s two triangular products, so the full inverse is never formed.
+    """
+    ops, n = model.ops, model.n
+    laplacian = model.graph.dense(system.weights, system.diagonal)
+    hessian = ops.cat([ops.cat([laplacian, system.border], axis=1),
+                       ops.cat([system.border.T, system.corner], axis=1)], axis=0)
+    size = n + model.n_phi
+    keep = np.arange(size) != (n - 1 if model.ground else -1)
+    if model.ground:
+        index = ops.asarray(np.flatnonzero(keep), integer=True)
+        hessian = hessian[index][:, index]
+    inverse_factor = ops.to_numpy(ops.inverse_cholesky_factor(hessian))
+    diagonal = np.zeros(size)
+    diagonal[keep] = (inverse_factor * inverse_factor).sum(axis=0)
+    on_scores = (np.arange(size) < n)[keep].astype(np.float64)
+    sums = np.zeros(size)
+    sums[keep] = inverse_factor.T @ (inverse_factor @ on_scores)  # Sigma 1_s
+    total = float(on_scores @ sums[keep])
+    score_variances = diagonal[:n] - 2 * sums[:n] / n + total / n**2
+    return score_variances, diagonal[n:]
+
+
 def centred_variances(covariance_ss: np.ndarray) -> np.ndarray:
     """diag(P C P) with P = I - 11^T/n: variances of the centred scores."""
     row_means = covariance_ss.mean(axis=1)

@@ -41,8 +41,7 @@ from modeling.bradley_terry._linalg import (
 from modeling.bradley_terry._newton import (
     Fit,
     Model,
-    centred_variances,
-    covariance_dense,
+    dense_variances,
 )
 
 DENSE_SE_MAX = 3000
@@ -55,8 +54,8 @@ def variances(model: Model, fit: Fit, probes: int, seed: int
     """Variances of the centred scores (n,) and of phi (q,), and the method used."""
     n, q = model.n, model.n_phi
     if n + q <= DENSE_SE_MAX:
-        covariance = covariance_dense(model, fit.system)
-        return centred_variances(covariance[:n, :n]), np.diag(covariance)[n:], "exact"
+        score_variances, phi_variances = dense_variances(model, fit.system)
+        return score_variances, phi_variances, "exact"
     phi_var = _phi_variances(model, fit)
     if fit.solver.plan.method == "cg":
         return _neumann(model, fit), phi_var, "neumann"
