@@ -78,7 +78,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -86,7 +85,6 @@ import torch
 from modeling.cli.common import ModelError
 from modeling.device import default_dtype, resolve_device
 
-Form = Literal["rating-scale", "partial-credit"]
 FORMS = ("rating-scale", "partial-credit")
 MAX_STEP = 1.0  # logits per Newton step and element
 Z_95 = 1.959963984540054

@@ -57,7 +57,6 @@ import itertools
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -65,12 +64,11 @@ import torch
 from modeling.cli.common import ModelError
 from modeling.device import default_dtype, resolve_device
 
-Model = Literal["rasch", "2pl"]
 LATENT_VARIANCE_MODES = ("fixed", "estimated")
 
 DENSE_CELLS = 20_000_000  # persons x items cells kept as dense matrices (else sparse CSR)
 CHUNK_CELLS = 2_000_000  # persons x items cells per chunk of the Hessian computation
-CHUNK_PAIRS = 400_000  # (person, item, item) triples per chunk for incomplete persons
+CHUNK_PAIRS = 400_000  # (person, item, item) triples per chunk of the pair sums
 MAX_STEP = 1.0  # logits; EM and Newton steps are clipped to this length per parameter
 EM_HANDOFF = 1e-2  # EM hands over to Newton once no parameter moves more than this
 LOUIS_BY_PAIRS: bool | None = None  # Hessian terms by item pairs; None: whichever is cheaper
