@@ -6,6 +6,7 @@ unless DATABASE_URL / CELERY_BROKER_URL say otherwise.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -25,6 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args: object, addrport: str, **options: object) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("demo_load")
+        _stop_on_interrupt_or_terminate()
         worker = self._start_worker()
         try:
             self._print_banner(addrport)
@@ -49,3 +51,13 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"\nfeedback demo is running at http://{addrport}/\n  Logins:\n{logins}\n"
             "  Press Ctrl-C to stop the server and the worker.\n"))
+
+
+def _stop_on_interrupt_or_terminate() -> None:
+    """Ctrl-C and SIGTERM both end the server (and so the worker), even when this process
+    was started in the background by a shell that ignores SIGINT for its children."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
