@@ -27,8 +27,8 @@ from modeling.bradley_terry._backend import Array, Ops, sigmoid_and_log
 
 def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray | float:
     """Sum of a * b over the last axis without a temporary array."""
-    if a.ndim == 1:
-        return float(np.dot(a, b))
+    if a.ndim == 1:  # einsum's own loop: no BLAS thread pool spinning on shared cores
+        return float(np.einsum("m,m->", a, b))
     return np.einsum("...m,...m->...", a, b)
 
 
