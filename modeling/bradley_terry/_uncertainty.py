@@ -47,6 +47,7 @@ from modeling.bradley_terry._newton import (
 DENSE_SE_MAX = 3000
 CHUNK_CELLS = 2_000_000  # replicates x rows x categories per bootstrap batch
 BOOTSTRAP_CG_STEPS = 6
+BOOTSTRAP_THREADS: int | None = None  # None: one per CPU core
 
 
 def variances(model: Model, fit: Fit, probes: int, seed: int
@@ -140,7 +141,9 @@ def bootstrap(model: Model, rows: Rows, fit: Fit, replicates: np.ndarray | None,
     chunk = max(1, min(n_rep, CHUNK_CELLS // cells))
     starts = list(range(0, n_rep, chunk))
     # chunks are independent; numpy and LAPACK release the GIL, so CPU threads overlap
-    workers = 1 if model.ops.is_torch else max(1, min(len(starts), os.cpu_count() or 1))
+    precondition = _preconditioner(model, fit)  # one factorization for every replicate
+    threads = BOOTSTRAP_THREADS or os.cpu_count() or 1
+    workers = 1 if model.ops.is_torch else max(1, min(len(starts), threads))
 
     def draw(start: int) -> np.ndarray:  # in order, on the calling thread: reproducible
         size = min(chunk, n_rep - start)
@@ -153,15 +156,18 @@ def bootstrap(model: Model, rows: Rows, fit: Fit, replicates: np.ndarray | None,
         scores = np.full((len(event_weights), rows.n_items), np.nan)
         ok = _identified(rows, counts) if model.alpha == 0 else np.ones(len(counts), bool)
         if ok.any():
-            scores[ok] = _fit_batch(model, fit, model.ops.asarray(counts[ok]),
+            scores[ok] = _fit_batch(model, fit, model.ops.asarray(counts[ok]), precondition,
                                     max_iter=max_iter, tol=tol)
         return scores
 
     out = []
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for group in range(0, len(starts), workers):
-            batch = [draw(start) for start in starts[group:group + workers]]
-            out.extend(pool.map(fit_chunk, batch))
+    if workers == 1:
+        out = [fit_chunk(draw(start)) for start in starts]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for group in range(0, len(starts), workers):
+                batch = [draw(start) for start in starts[group:group + workers]]
+                out.extend(pool.map(fit_chunk, batch))
     scores = np.concatenate(out, axis=0)
     failed = int(np.isnan(scores[:, 0]).sum())
     if failed:
@@ -198,8 +204,8 @@ def _replicate_event_weights(rows: Rows, weights: np.ndarray) -> np.ndarray:
     return np.stack([np.bincount(events, row[keep], size) for row in weights])
 
 
-def _fit_batch(model: Model, fit: Fit, counts: Array, *, max_iter: int, tol: float
-               ) -> np.ndarray:
+def _fit_batch(model: Model, fit: Fit, counts: Array, precondition: object, *,
+               max_iter: int, tol: float) -> np.ndarray:
     """Batched damped Newton for B replicates, PCG preconditioned by the full-data Hessian.
 
     Replicates that have converged leave the batch; the CG tolerance of each replicate
@@ -210,7 +216,6 @@ def _fit_batch(model: Model, fit: Fit, counts: Array, *, max_iter: int, tol: flo
     n, q = model.n, model.n_phi
     x = ops.cat([fit.s[None, :] + ops.zeros(batch, n), fit.phi[None, :] + ops.zeros(batch, q)],
                 axis=1)
-    precondition = _preconditioner(model, fit)
     # Newton converges quadratically; Fisher scoring (Crowd-BT) only linearly
     step_tol = math.sqrt(tol) if model.eta is None else 0.01 * math.sqrt(tol)
     active = np.arange(batch)
