@@ -10,20 +10,17 @@ transaction under the assignment's key, so a retried POST stores nothing twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from annotations.models import (
     Annotation,
     AnnotationDraft,
     Assignment,
     FitTrigger,
-    Membership,
     Project,
     Rating,
     RationaleMode,
@@ -36,14 +33,18 @@ from annotations.selectors.fine_grained import (
     item_next_for_rater,
 )
 from annotations.selectors.fine_grained_fits import FINE_GRAINED_FIT_KINDS
+from annotations.services.assignments import (
+    assignment_active_seconds,
+    assignment_close,
+    assignment_open_or_new,
+    lease_end,
+)
 from annotations.services.fits import FitRequest, fit_run_request, fit_trigger_for_kind
-from annotations.services.raters import rater_serving_check
 
 MAX_SPANS = 500
 MAX_NOTE_CHARS = 2_000
 MAX_RATIONALE_CHARS = 10_000
 MAX_DRAFT_BYTES = 200_000
-UNMEASURED_ACTIVE_CAP_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -78,24 +79,17 @@ class AnnotationResult:
 def item_assignment_for_rater(*, project: Project, rater: AbstractBaseUser) -> Assignment | None:
     """The rater's open item task (renewing its lease), or a newly chosen one; ``None`` when
     every item has been annotated by this rater."""
-    now = timezone.now()
-    with transaction.atomic():
-        # One rater's concurrent requests (two tabs) queue here and share one assignment.
-        Membership.objects.select_for_update().filter(project=project, user=rater).first()
-        assignment = _open_item_assignment(project, rater)
-        if assignment is not None:
-            if assignment.expires_at <= now:
-                assignment.expires_at = _lease_end(now)
-                assignment.save(update_fields=["expires_at"])
-            return assignment
-        rater_serving_check(project=project, rater=rater)  # pauses, blocks, workload caps
+
+    def new_item(now: datetime) -> Assignment | None:
         choice = item_next_for_rater(project=project, rater=rater, now=now)
         if choice is None:
             return None
         return Assignment.objects.create(
             project=project, rater=rater, left_item_id=choice.item_id, right_item=None,
             selection_strategy=choice.strategy, selection_probability=choice.probability,
-            expires_at=_lease_end(now))
+            expires_at=lease_end(now))
+
+    return assignment_open_or_new(project=project, rater=rater, pairwise=False, new=new_item)
 
 
 def annotation_submit(*, assignment: Assignment, answer: AnnotationInput) -> AnnotationResult:
@@ -110,8 +104,7 @@ def annotation_submit(*, assignment: Assignment, answer: AnnotationInput) -> Ann
     try:
         with transaction.atomic():
             annotation = _create_annotation(assignment, answer)
-            assignment.status, assignment.closed_at = AssignmentStatus.DONE, timezone.now()
-            assignment.save(update_fields=["status", "closed_at"])
+            assignment_close(assignment)
             AnnotationDraft.objects.filter(rater_id=assignment.rater_id,
                                            item_id=assignment.left_item_id).delete()
             project_id = assignment.project_id
@@ -259,7 +252,7 @@ def _create_annotation(assignment: Assignment, answer: AnnotationInput) -> Annot
         missing=answer.missing and not answer.skipped,
         missing_note="" if answer.skipped else answer.missing_note.strip(),
         rationale=answer.rationale.strip(),
-        active_seconds=_active_seconds(assignment, answer.active_seconds),
+        active_seconds=assignment_active_seconds(assignment, answer.active_seconds),
         guideline_version=assignment.project.guideline_version,
         selection_strategy=assignment.selection_strategy,
         selection_probability=assignment.selection_probability,
@@ -275,25 +268,8 @@ def _create_annotation(assignment: Assignment, answer: AnnotationInput) -> Annot
     return annotation
 
 
-def _active_seconds(assignment: Assignment, reported: float | None) -> float:
-    """The client's measure of active time, never more than the time since serving."""
-    elapsed = max((timezone.now() - assignment.created_at).total_seconds(), 0.0)
-    if reported is None:
-        return min(elapsed, UNMEASURED_ACTIVE_CAP_SECONDS)
-    return min(max(reported, 0.0), elapsed)
-
-
 def _annotation_for_key(assignment: Assignment) -> Annotation | None:
     return Annotation.objects.filter(rater_id=assignment.rater_id,
                                      idempotency_key=assignment.key).first()
 
 
-def _open_item_assignment(project: Project, rater: AbstractBaseUser) -> Assignment | None:
-    return (Assignment.objects.select_related("left_item")
-            .filter(project=project, rater=rater, status=AssignmentStatus.OPEN,
-                    right_item__isnull=True)
-            .order_by("-id").first())
-
-
-def _lease_end(now: datetime) -> datetime:
-    return now + timedelta(seconds=settings.ASSIGNMENT_LEASE_SECONDS)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -14,7 +13,6 @@ from django.utils import timezone
 
 from annotations.models import (
     Assignment,
-    Membership,
     Outcome,
     PairwiseJudgment,
     Project,
@@ -24,12 +22,17 @@ from annotations.models.judgment import AssignmentStatus
 from annotations.selectors.gold import gold_choice_for_rater
 from annotations.selectors.judgments import judgment_last_for_rater
 from annotations.selectors.pairs import pair_next_for_rater
+from annotations.services.assignments import (
+    assignment_active_seconds,
+    assignment_close,
+    assignment_open_for_rater,
+    assignment_open_or_new,
+    lease_end,
+)
 from annotations.services.fits import fit_trigger_after_judgment
 from annotations.services.gating import quality_gate_after_judgment
-from annotations.services.raters import rater_serving_check
 
 MAX_RATIONALE_CHARS = 10_000
-UNMEASURED_ACTIVE_CAP_SECONDS = 600.0
 PREFERENCES = (Outcome.LEFT, Outcome.RIGHT)
 CRITERION_VERDICTS = (Outcome.LEFT, Outcome.RIGHT, Outcome.TIE)
 
@@ -53,17 +56,8 @@ class SubmitResult:
 
 def assignment_for_rater(*, project: Project, rater: AbstractBaseUser) -> Assignment | None:
     """The rater's open pair (renewing its lease), or a newly chosen one; ``None`` if done."""
-    now = timezone.now()
-    with transaction.atomic():
-        # One rater's concurrent requests (two tabs) queue here and share one assignment.
-        Membership.objects.select_for_update().filter(project=project, user=rater).first()
-        assignment = _open_assignment(project, rater)
-        if assignment is not None:
-            if assignment.expires_at <= now:
-                assignment.expires_at = _lease_end(now)
-                assignment.save(update_fields=["expires_at"])
-            return assignment
-        rater_serving_check(project=project, rater=rater)  # pauses, blocks, workload caps
+
+    def new_pair(now: datetime) -> Assignment | None:
         choice = (gold_choice_for_rater(project=project, rater=rater)
                   or pair_next_for_rater(project=project, rater=rater, now=now))
         if choice is None:
@@ -72,7 +66,9 @@ def assignment_for_rater(*, project: Project, rater: AbstractBaseUser) -> Assign
         return Assignment.objects.create(
             project=project, rater=rater, left_item_id=left, right_item_id=right,
             selection_strategy=choice.strategy, selection_probability=choice.probability,
-            expires_at=_lease_end(now))
+            expires_at=lease_end(now))
+
+    return assignment_open_or_new(project=project, rater=rater, pairwise=True, new=new_pair)
 
 
 def judgment_submit(*, assignment: Assignment, answer: JudgmentInput) -> SubmitResult:
@@ -87,8 +83,7 @@ def judgment_submit(*, assignment: Assignment, answer: JudgmentInput) -> SubmitR
     try:
         with transaction.atomic():
             judgment = _create_judgment(assignment, answer)
-            assignment.status, assignment.closed_at = AssignmentStatus.DONE, timezone.now()
-            assignment.save(update_fields=["status", "closed_at"])
+            assignment_close(assignment)
             transaction.on_commit(lambda: fit_trigger_after_judgment(project=project),
                                   robust=True)
             transaction.on_commit(lambda: quality_gate_after_judgment(judgment=judgment))
@@ -113,14 +108,14 @@ def judgment_undo(*, project: Project, rater: AbstractBaseUser, key: str
         if judgment is None or (judgment.undone_at is None and judgment != latest):
             raise ValidationError("Only your most recent judgment can be undone.")
         if judgment.undone_at is not None:
-            return _open_assignment(project, rater)
+            return assignment_open_for_rater(project=project, rater=rater, pairwise=True)
         judgment.undone_at = timezone.now()
         judgment.save(update_fields=["undone_at"])
         _release_open_assignments(project, rater)
         return Assignment.objects.create(
             project=project, rater=rater, left_item_id=judgment.left_item_id,
             right_item_id=judgment.right_item_id, selection_strategy="undo",
-            selection_probability=None, expires_at=_lease_end(judgment.undone_at))
+            selection_probability=None, expires_at=lease_end(judgment.undone_at))
 
 
 def _validate_answer(project: Project, answer: JudgmentInput) -> None:
@@ -181,31 +176,16 @@ def _create_judgment(assignment: Assignment, answer: JudgmentInput) -> PairwiseJ
         left_item_id=left, right_item_id=right, pair_low=min(left, right),
         pair_high=max(left, right), outcome=answer.outcome, strength=answer.strength,
         criteria_outcomes=answer.criteria_outcomes, rationale=answer.rationale.strip(),
-        active_seconds=_active_seconds(assignment, answer.active_seconds),
+        active_seconds=assignment_active_seconds(assignment, answer.active_seconds),
         guideline_version=assignment.project.guideline_version,
         selection_strategy=assignment.selection_strategy,
         selection_probability=assignment.selection_probability,
         idempotency_key=assignment.key)
 
 
-def _active_seconds(assignment: Assignment, reported: float | None) -> float:
-    """The client's measure of active time, never more than the time since serving."""
-    elapsed = max((timezone.now() - assignment.created_at).total_seconds(), 0.0)
-    if reported is None:
-        return min(elapsed, UNMEASURED_ACTIVE_CAP_SECONDS)
-    return min(max(reported, 0.0), elapsed)
-
-
 def _judgment_for_key(assignment: Assignment) -> PairwiseJudgment | None:
     return PairwiseJudgment.objects.filter(rater_id=assignment.rater_id,
                                            idempotency_key=assignment.key).first()
-
-
-def _open_assignment(project: Project, rater: AbstractBaseUser) -> Assignment | None:
-    return (Assignment.objects.select_related("left_item", "right_item")
-            .filter(project=project, rater=rater, status=AssignmentStatus.OPEN,
-                    right_item__isnull=False)
-            .order_by("-id").first())
 
 
 def _release_open_assignments(project: Project, rater: AbstractBaseUser) -> None:
@@ -214,5 +194,3 @@ def _release_open_assignments(project: Project, rater: AbstractBaseUser) -> None
         status=AssignmentStatus.RELEASED, closed_at=timezone.now())
 
 
-def _lease_end(now: datetime) -> datetime:
-    return now + timedelta(seconds=settings.ASSIGNMENT_LEASE_SECONDS)
