@@ -10,7 +10,8 @@ Conventions follow Chatbot Arena (Chiang et al. 2024; lmsys FastChat ``elo_analy
   shifted the same way, replicate by replicate.
 * **95 % intervals** are shown as ``+plus / -minus`` around the point rating (the fit, not the
   bootstrap median). From bootstrap replicates: the 2.5 % and 97.5 % quantiles of the
-  replicate ratings. Otherwise: ``rating +/- 1.96 * se`` (``se`` of the score, or of its
+  replicate ratings (replicates with non-finite scores are left out; when more than 10 %
+  of them are, the standard errors are used instead, with a warning). Otherwise: ``rating +/- 1.96 * se`` (``se`` of the score, or of its
   contrast with the anchor when a covariance is given).
 * **Rank by upper bound**: ``rank = 1 + #{entries whose lower bound is above this entry's
   upper bound}``, so entries whose intervals overlap share a rank.
@@ -36,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from statistics import NormalDist
@@ -46,6 +48,7 @@ import numpy as np
 ELO_SCALE = 400.0
 ELO_BASE = 10.0
 ELO_INITIAL = 1000.0
+MIN_FINITE_REPLICATES = 0.9  # share of bootstrap replicates that must have finite scores
 PER_COMPARISON_OPTIONS = ("weights", "rater", "left_shown", "strength")
 
 
@@ -126,14 +129,30 @@ def rating_intervals(scores: np.ndarray, *, se: np.ndarray | None = None,
     elo = {"scale": scale, "base": base, "initial": initial, "anchor": anchor,
            "anchor_rating": anchor_rating}
     rating = elo_ratings(scores, **elo)
-    if bootstrap_scores is not None and len(bootstrap_scores) > 0:
-        replicates = elo_ratings(bootstrap_scores, **elo)
+    replicates = _finite_replicates(bootstrap_scores)
+    if replicates is not None:
+        replicates = elo_ratings(replicates, **elo)
         tail = (1.0 - level) / 2.0
         lower, upper = np.quantile(replicates, [tail, 1.0 - tail], axis=0)
         return rating, lower, upper
     spread = _score_se(len(rating), se, covariance, anchor)
     half = NormalDist().inv_cdf(0.5 + level / 2.0) * scale / math.log(base) * spread
     return rating, rating - half, rating + half
+
+
+def _finite_replicates(bootstrap_scores: np.ndarray | None) -> np.ndarray | None:
+    """The replicates with finite scores, or ``None`` (use the standard errors) when there
+    are none or too many failed for their quantiles to be trusted."""
+    if bootstrap_scores is None or len(bootstrap_scores) == 0:
+        return None
+    replicates = np.asarray(bootstrap_scores, dtype=np.float64)
+    finite = replicates[np.isfinite(replicates).all(axis=1)]
+    if len(finite) < MIN_FINITE_REPLICATES * len(replicates):
+        warnings.warn(f"only {len(finite)} of {len(replicates)} bootstrap replicates have "
+                      "finite scores; intervals from standard errors instead",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return finite
 
 
 def _score_se(n: int, se: np.ndarray | None, covariance: np.ndarray | None,

@@ -53,6 +53,9 @@ logger = logging.getLogger(__name__)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, BrokerOperationalError)
 MAX_TRANSIENT_RETRIES = 5
 RELIABILITY_FLAG = 0.7  # Crowd-BT eta below this: the rater flips more than 3 answers in 10
+# Crowd-BT separates rater noise from item differences only by comparing raters: it needs
+# at least two raters with this many judgments each (one rater's eta is not identified).
+RELIABILITY_MIN_JUDGMENTS = 10
 EVALUATION_MIN_DATA = 50
 EVALUATION_FOLDS = 5
 ITEM_WIN_MATRIX_MAX = 12
@@ -214,6 +217,13 @@ class _Arrays:
         return extra
 
 
+def _raters_comparable(arrays: _Arrays) -> bool:
+    import numpy as np
+
+    per_rater = np.bincount(arrays.rater, minlength=len(arrays.rater_ids))
+    return int((per_rater >= RELIABILITY_MIN_JUDGMENTS).sum()) >= 2
+
+
 def _model_options(options: dict[str, Any]) -> dict[str, Any]:
     device = None if options["device"] == "auto" else options["device"]
     return {"ties": options["ties"], "alpha": options["alpha"], "device": device,
@@ -233,6 +243,10 @@ def bradley_terry_results(data: PairwiseData, options: dict[str, Any], *,
     timings: dict[str, float] = {}
     arrays = _Arrays.build(data)
     notes: list[str] = []
+    if options["rater_reliability"] and not _raters_comparable(arrays):
+        options = {**options, "rater_reliability": False}
+        notes.append(f"Rater reliability is not estimated yet: it needs at least two raters "
+                     f"with {RELIABILITY_MIN_JUDGMENTS} or more judgments each.")
     clock = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DisconnectedGraphWarning)  # named below, per group

@@ -131,6 +131,21 @@ def test_fit_task_writes_scores_for_items_sources_and_raters(judged):
     assert fit_run_current(project=project, kind=BT) == run
 
 
+def test_one_rater_gets_no_reliability_and_finite_intervals(db):
+    """Crowd-BT cannot tell one rater's noise from the items' closeness: it is switched off
+    (with a note) until two raters have enough judgments; every interval stays finite."""
+    project = ProjectFactory(name="Solo")
+    items = add_items(project, groups=4)
+    add_judgments(project, items, n=12, raters=raters(1), tie_rate=0.3)
+    run = run_fit(project, bootstrap=100, rater_reliability=True, position_bias=True)
+    assert run.status == FitStatus.SUCCEEDED, run.error
+    assert any("needs at least two raters" in warning for warning in run.warnings)
+    assert not RaterScore.objects.filter(run=run, reliability__isnull=False).exists()
+    for score in [*ItemScore.objects.filter(run=run), *SourceScore.objects.filter(run=run)]:
+        assert math.isfinite(score.lower) and math.isfinite(score.upper)
+        assert score.upper - score.lower > 1.0  # 12 judgments are no certainty
+
+
 def test_position_bias_is_recovered(db):
     project = ProjectFactory()
     items = add_items(project)

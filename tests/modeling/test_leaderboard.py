@@ -71,6 +71,25 @@ def test_intervals_from_bootstrap_quantiles_are_asymmetric():
     assert top.se == 9.0  # the fit's standard error is still reported
 
 
+def test_failed_bootstrap_replicates_never_give_nan_intervals():
+    scores = np.array([0.3, -0.3])
+    rng = np.random.default_rng(0)
+    bootstrap = scores + rng.normal(0.0, 0.1, size=(100, 2))
+    bootstrap[:3] = np.nan  # a few replicates without a finite estimate are left out
+    _rating, lower, upper = rating_intervals(scores, se=np.array([0.5, 0.5]),
+                                             bootstrap_scores=bootstrap)
+    _rating, clean_lower, clean_upper = rating_intervals(
+        scores, se=np.array([0.5, 0.5]), bootstrap_scores=bootstrap[3:])
+    np.testing.assert_allclose(lower, clean_lower)
+    np.testing.assert_allclose(upper, clean_upper)
+    bootstrap[:50] = np.nan  # too many: the standard errors are used instead
+    with pytest.warns(RuntimeWarning, match="50 of 100 bootstrap replicates"):
+        rating, lower, upper = rating_intervals(scores, se=np.array([0.5, 0.5]),
+                                                bootstrap_scores=bootstrap)
+    np.testing.assert_allclose(upper - rating, 1.959964 * 0.5 * NATS_TO_ELO, rtol=1e-6)
+    assert np.isfinite(lower).all()
+
+
 def test_intervals_from_standard_errors_and_covariance():
     scores = np.array([0.5, 0.0, -0.5])
     se = np.array([0.1, 0.2, 0.3])
