@@ -11,8 +11,9 @@ Conventions follow Chatbot Arena (Chiang et al. 2024; lmsys FastChat ``elo_analy
 * **95 % intervals** are shown as ``+plus / -minus`` around the point rating (the fit, not the
   bootstrap median). From bootstrap replicates: the 2.5 % and 97.5 % quantiles of the
   replicate ratings (replicates with non-finite scores are left out; when more than 10 %
-  of them are, the standard errors are used instead, with a warning). Otherwise: ``rating +/- 1.96 * se`` (``se`` of the score, or of its
-  contrast with the anchor when a covariance is given).
+  of them are, the standard errors are used instead, with a warning). Otherwise:
+  ``rating +/- 1.96 * se`` (``se`` of the score, or of its contrast with the anchor when a
+  covariance is given).
 * **Rank by upper bound**: ``rank = 1 + #{entries whose lower bound is above this entry's
   upper bound}``, so entries whose intervals overlap share a rank.
 * **Vote counts**: comparisons, wins, losses and ties per entry.

@@ -142,7 +142,8 @@ def test_one_rater_gets_no_reliability_and_finite_intervals(db):
     assert any("needs at least two raters" in warning for warning in run.warnings)
     assert not RaterScore.objects.filter(run=run, reliability__isnull=False).exists()
     for score in [*ItemScore.objects.filter(run=run), *SourceScore.objects.filter(run=run)]:
-        assert math.isfinite(score.lower) and math.isfinite(score.upper)
+        assert math.isfinite(score.lower)
+        assert math.isfinite(score.upper)
         assert score.upper - score.lower > 1.0  # 12 judgments are no certainty
 
 
