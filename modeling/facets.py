@@ -82,8 +82,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from modeling.cli.common import ModelError
 from modeling.device import default_dtype, resolve_device
+from modeling.errors import ModelError
 
 FORMS = ("rating-scale", "partial-credit")
 MAX_STEP = 1.0  # logits per Newton step and element

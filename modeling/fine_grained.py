@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from modeling.agreement import krippendorff_alpha, span_agreement_pairwise
-from modeling.cli.common import ModelError
+from modeling.errors import ModelError
 
 Z_95 = 1.959963984540054
 

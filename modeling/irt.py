@@ -61,8 +61,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from modeling.cli.common import ModelError
 from modeling.device import default_dtype, resolve_device
+from modeling.errors import ModelError
 
 LATENT_VARIANCE_MODES = ("fixed", "estimated")
 

@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from modeling.cli.common import ModelError
 from modeling.device import default_dtype, resolve_device
+from modeling.errors import ModelError
 
 if TYPE_CHECKING:
     import torch

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from modeling.cli.common import InputError, ModelError
+from modeling.errors import InputError, ModelError
 
 COMMANDS: dict[str, str] = {
     "bt": "modeling.cli.bt",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modeling.cli.common import ModelError
+from modeling.errors import ModelError
 from modeling.plackett_luce import (
     fit_plackett_luce,
     plackett_luce_log_likelihood,
