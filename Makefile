@@ -48,7 +48,7 @@ test: $(VENV)/.dev chromium
 	$(PY) -m pytest $(PYTEST_ARGS); \
 	if [ -n "$$DATABASE_URL" ]; then \
 	  echo "== database tests again on SQLite"; \
-	  env -u DATABASE_URL $(PY) -m pytest tests/annotations -m "not browser" -q $(PYTEST_ARGS); fi
+	  env -u DATABASE_URL $(PY) -m pytest tests/annotations -m "not browser and not postgres" -q $(PYTEST_ARGS); fi
 
 test-sqlite: $(VENV)/.dev
 	env -u DATABASE_URL DEBUG=1 $(PY) -m pytest $(PYTEST_ARGS)

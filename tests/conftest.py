@@ -25,6 +25,26 @@ def service_reachable(url: str, default_port: int) -> bool:
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/15")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` compare CUDA against CPU results. They run where a CUDA device
+    is present (``pytest -m gpu`` on a lent GPU machine) and are deselected, with a line
+    saying so, where none is: a missing device is hardware, not a service to start."""
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_tests or _cuda_available():
+        return
+    config.hook.pytest_deselected(items=gpu_tests)
+    items[:] = [item for item in items if not item.get_closest_marker("gpu")]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"{len(gpu_tests)} GPU test(s) deselected: no CUDA device here")
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 @pytest.fixture
 def project(db):
     return ProjectFactory(name="Greeting quality", criteria=["Helpfulness", "Tone"])

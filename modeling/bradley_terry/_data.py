@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from modeling.errors import ModelError
 
-class NotIdentifiedError(ValueError):
+
+class NotIdentifiedError(ModelError):
     """The maximum-likelihood estimate does not exist (infinite or not unique).
 
     ``items`` are the item indices the message is about (e.g. items that never lose);

@@ -70,7 +70,7 @@ def test_davidson_pudding_reproduces_published_fit():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_maximum_likelihood_matches_choix(seed):
-    choix = pytest.importorskip("choix")
+    import choix
     left, right, outcome, _ = random_comparisons(25, 600, seed)
     winners = np.where(outcome > 0, left, right)
     losers = np.where(outcome > 0, right, left)
@@ -85,7 +85,7 @@ def test_maximum_likelihood_matches_choix(seed):
 def test_map_matches_choix_with_the_same_prior(alpha):
     """choix's opt_pairwise penalises alpha * ||theta||^2 (its code; the docstring says a
     prior of variance 1/alpha): our Gaussian prior of precision a is choix's alpha = a / 2."""
-    choix = pytest.importorskip("choix")
+    import choix
     left, right, outcome, _ = random_comparisons(30, 300, 7)
     data = [(w, lo) for w, lo in zip(np.where(outcome > 0, left, right).tolist(),
                                      np.where(outcome > 0, right, left).tolist(), strict=True)]
@@ -128,7 +128,6 @@ def test_dense_cg_and_sparse_direct_solvers_agree(monkeypatch):
 ])
 def test_torch_backend_matches_numpy_backend(options):
     """The torch code path (used on CUDA) gives the numpy path's answer, here on the CPU."""
-    pytest.importorskip("torch")
     rng = np.random.default_rng(5)
     m = 1000
     left, right, outcome, _ = random_comparisons(20, m, 5)

@@ -338,7 +338,7 @@ def test_asking_for_cuda_without_a_gpu_is_an_error() -> None:
         fit_dawid_skene(*load_anesthesia(), device="cuda")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_cuda_matches_cpu() -> None:
     tasks, workers, labels, _ = load_snow("rte")
     cpu = fit_dawid_skene(tasks, workers, labels, device="cpu")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from modeling.facets import UnusedCategoryError, expected_rating, fit_facets
 
@@ -156,7 +155,7 @@ def test_identification_centres_raters_criteria_and_thresholds(realistic) -> Non
 
 
 def test_matches_a_direct_maximisation_of_the_joint_likelihood() -> None:
-    scipy_optimize = pytest.importorskip("scipy.optimize")
+    import scipy.optimize as scipy_optimize
     data = simulate(n_items=40, n_raters=6, per_item=(3, 4), n_criteria=2, seed=5)
     result = fit(data, tol=1e-10)
     assert not np.any(result.item_extreme)
@@ -331,7 +330,7 @@ def test_device_is_explicit() -> None:
     assert result.device == "cpu"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_cuda_matches_cpu() -> None:
     data = simulate(n_items=500, n_raters=50, seed=13)
     cpu, gpu = fit(data, device="cpu"), fit(data, device="cuda")

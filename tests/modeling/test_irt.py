@@ -131,7 +131,7 @@ def test_lsat6_2pl_matches_ltm_log_likelihood_and_estimates() -> None:
 
 
 def test_lsat6_2pl_is_the_maximum_of_an_independent_marginal_likelihood() -> None:
-    scipy_optimize = pytest.importorskip("scipy.optimize")
+    import scipy.optimize as scipy_optimize
     persons, items, correct, counts = patterns("lsat6_patterns_mirt.csv")
     fit = fit_2pl(persons, items, correct, person_weights=counts, tol=1e-9)
 
@@ -212,7 +212,7 @@ def test_covariance_is_the_inverse_numerical_hessian_with_missing_responses(
 
 
 def test_reaches_at_least_girths_marginal_likelihood() -> None:
-    girth = pytest.importorskip("girth")
+    import girth
     data = simulate(1500, 12, missing=0.0, seed=4)
     matrix = data["correct"].reshape(1500, 12)
     ours = fit_2pl(data["persons"], data["items"], data["correct"])
@@ -334,7 +334,7 @@ def test_device_and_dtype_are_explicit() -> None:
     np.testing.assert_allclose(single.difficulty, fit.difficulty, atol=1e-3)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.gpu
 def test_cuda_matches_cpu() -> None:
     data = simulate(2000, 15, missing=0.3, seed=14)
     cpu = fit_2pl(data["persons"], data["items"], data["correct"], device="cpu")

@@ -75,7 +75,7 @@ def test_nascar_worths_match_erdman_mm_output(hunter_fit):
 
 
 def test_nascar_matches_choix_ilsr_and_mm(hunter_rankings, hunter_fit):
-    choix = pytest.importorskip("choix")
+    import choix
     data = [tuple(int(item) for item in ranking) for ranking in hunter_rankings]
     for reference in (choix.ilsr_rankings(83, data, tol=1e-12, max_iter=1000),
                       choix.mm_rankings(83, data, tol=1e-12)):
@@ -221,7 +221,7 @@ def test_parameter_recovery_and_calibrated_standard_errors():
 
 
 def test_ragged_rankings_match_choix():
-    choix = pytest.importorskip("choix")
+    import choix
     truth = np.linspace(-1.0, 1.0, 15)
     ragged = [tuple(int(i) for i in row) for length in (2, 4, 6)
               for row in simulate_rankings(truth, 150, ranking_length=length, seed=length)]
@@ -231,7 +231,7 @@ def test_ragged_rankings_match_choix():
 
 
 def test_standard_errors_are_the_inverse_observed_information():
-    torch = pytest.importorskip("torch")
+    import torch
     rankings = [[0, 1, 2, 3], [3, 2, 0], [1, 3, 0, 2], [2, 1], [0, 3], [2, 0, 3, 1]]
     result = fit_plackett_luce(rankings, 4, alpha=0.5)
 
@@ -252,10 +252,8 @@ def test_standard_errors_are_the_inverse_observed_information():
     assert np.abs(gradient).max() < 1e-8
 
 
+@pytest.mark.gpu
 def test_cuda_agrees_with_cpu(hunter_rankings, hunter_fit):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU")
     result = fit_plackett_luce(hunter_rankings, 83, device="cuda")
     assert result.device.startswith("cuda")
     np.testing.assert_allclose(result.log_worths, hunter_fit.log_worths, atol=1e-9)
