@@ -23,21 +23,18 @@ best, and Kendall's tau to the true strengths. All fits are maximum likelihood
 from __future__ import annotations
 
 import argparse
-import contextlib
-import multiprocessing as mp
 import os
-import queue as queue_module
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from harness import ROOT, Outcome, run_in_child
+
+# isort: split
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SIZES = {"1k": (1_000, 50_000), "10k": (10_000, 1_000_000), "100k": (100_000, 10_000_000)}
 PEERS = ["ours", "ours-no-se", "evalica", "choix-ilsr", "choix-mm", "choix-opt",
          "crowdkit-bt", "crowdkit-noisy"]
@@ -127,61 +124,21 @@ def _reindex(series: object, n: int, *, log: bool) -> np.ndarray:
     return values
 
 
-def child(peer: str, data: dict, design: str, cap: int, queue: mp.Queue) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    try:
-        small = simulate(20, 400, "uniform", 1)
-        run_peer(peer, prepare(peer, small), 20, "uniform")  # imports, first-call set-up
-        prepared = prepare(peer, data)
-        before = _rss_mb()
-        _reset_peak()
-        started = time.perf_counter()
-        scores = run_peer(peer, prepared, data["n"], design)
-        seconds = time.perf_counter() - started
-        queue.put(("ok", scores, seconds, max(_peak_mb() - before, 0.0)))
-    except MemoryError:
-        queue.put((f"failed: out of memory (cap {cap >> 30} GB)", None, None, None))
-    except Exception as error:  # a peer's failure is a table entry
-        queue.put((f"failed: {type(error).__name__}: {str(error)[:80]}", None, None, None))
-
-
-def _status_kb(field: str) -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field):
-            return float(line.split()[1])
-    return 0.0
-
-
-def _rss_mb() -> float:
-    return _status_kb("VmRSS:") / 1024
-
-
-def _peak_mb() -> float:
-    return _status_kb("VmHWM:") / 1024
-
-
-def _reset_peak() -> None:
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def measure(peer: str, data: dict, design: str, cap: int, timeout: float) -> tuple:
+def measure(peer: str, data: dict, design: str, cap: int, timeout: float) -> Outcome:
+    """One peer's log-strengths; its input format is built in the child, before timing."""
     n = data["n"]
     if peer in DENSE_PEERS and DENSE_PEERS[peer] * 8 * n * n > cap:
         need = DENSE_PEERS[peer] * 8 * n * n / 2**30
-        return (f"failed: out of memory (needs ~{need:.0f} GB of dense n x n tables)",
-                None, None, None)
-    queue: mp.Queue = mp.get_context("fork").Queue()
-    process = mp.get_context("fork").Process(target=child,
-                                             args=(peer, data, design, cap, queue))
-    process.start()
-    try:
-        outcome = queue.get(timeout=timeout)
-    except queue_module.Empty:
-        outcome = (f"did not finish in {timeout / 60:.0f} min", None, None, None)
-        process.kill()
-    process.join()
-    return outcome
+        return Outcome(f"failed: out of memory (needs ~{need:.0f} GB of dense n x n tables)")
+    prepared: dict[str, object] = {}
+
+    def warm_up() -> None:
+        small = simulate(20, 400, "uniform", 1)
+        run_peer(peer, prepare(peer, small), 20, "uniform")  # imports, first-call set-up
+        prepared["input"] = prepare(peer, data)
+
+    return run_in_child(lambda: run_peer(peer, prepared["input"], n, design), warm_up=warm_up,
+                        memory_cap=cap, timeout_s=timeout)
 
 
 def log_likelihood(scores: np.ndarray, data: dict) -> float:
@@ -206,21 +163,20 @@ def main_table(args: argparse.Namespace) -> None:
         n, m = SIZES[size]
         for design in args.designs.split(","):
             data = simulate(n, m, design, args.seed)
-            rows = []
-            for peer in args.peers.split(","):
-                status, scores, seconds, peak = measure(peer, data, design, cap, args.timeout)
-                ll = log_likelihood(scores, data) if scores is not None else None
-                tau = kendall_tau(scores, data["truth"]) if scores is not None else None
-                rows.append((peer, status, seconds, peak, ll, tau, scores))
-            finished = [row for row in rows if row[4] is not None]
-            best = max(finished, key=lambda row: row[4]) if finished else None
-            for peer, status, seconds, peak, ll, tau, scores in rows:
-                if status != "ok":
-                    print(f"| {size} | {design} | {peer} | {status} | | | | | |")
+            outcomes = {peer: measure(peer, data, design, cap, args.timeout)
+                        for peer in args.peers.split(",")}
+            reached = {peer: log_likelihood(outcome.value, data)
+                       for peer, outcome in outcomes.items() if outcome.ok}
+            best = outcomes[max(reached, key=reached.get)].value if reached else None
+            for peer, outcome in outcomes.items():
+                if not outcome.ok:
+                    print(f"| {size} | {design} | {peer} | {outcome.status} | | | | | |")
                     continue
-                agreement = kendall_tau(scores, best[6])
-                print(f"| {size} | {design} | {peer} | {seconds:.3f} | {peak:.0f} | {ll:.4f} "
-                      f"| {best[4] - ll:.2e} | {agreement:.4f} | {tau:.4f} |", flush=True)
+                scores, ll = outcome.value, reached[peer]
+                print(f"| {size} | {design} | {peer} | {outcome.seconds:.3f} "
+                      f"| {outcome.memory_mb:.0f} | {ll:.4f} | {max(reached.values()) - ll:.2e} "
+                      f"| {kendall_tau(scores, best):.4f} "
+                      f"| {kendall_tau(scores, data['truth']):.4f} |", flush=True)
 
 
 def bootstrap_table(args: argparse.Namespace) -> None:

@@ -15,26 +15,15 @@ distance of its posteriors and labels from the best-likelihood fit.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
-import queue
-import resource
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
-if "--threads" in sys.argv:  # must be set before numpy / torch load their thread pools
-    _threads = sys.argv[sys.argv.index("--threads") + 1]
-    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_variable] = _threads
+from harness import Outcome, run_in_child  # first: applies --threads before numpy loads
 
+# isort: split
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-MEMORY_CAP = 8 << 30
-TIMEOUT_S = 600
 PRIORS = (0.4, 0.3, 0.2, 0.1)
 PER_TASK = 5
 PEERS = {
@@ -110,47 +99,13 @@ def _crowdkit_confusion(errors: Any, n_raters: int) -> np.ndarray:
     return confusion
 
 
-def child(peer: str, data: dict[str, np.ndarray], results: mp.Queue) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-    try:
+def run(peer: str, data: dict[str, np.ndarray]) -> Outcome:
+    def warm_up() -> None:
         import crowdkit.aggregation  # noqa: F401  (every peer pays the same imports, untimed)
-        import torch
 
-        import modeling.dawid_skene  # noqa: F401
+        fit(peer, simulate(50, 6, seed=1))
 
-        if threads := os.environ.get("OMP_NUM_THREADS"):
-            torch.set_num_threads(int(threads))
-        fit(peer, simulate(50, 6, seed=1))  # first-call set-up is not timed
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
-        outcome = fit(peer, data)
-        outcome["seconds"] = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        outcome["memory_mb"] = max(peak - before, 0) / 1024
-        results.put(("ok", outcome))
-    except MemoryError:
-        results.put((f"failed: out of memory (needs > {MEMORY_CAP >> 30} GB)", None))
-    except Exception as error:  # report, don't crash the table
-        results.put((f"failed: {type(error).__name__}: {error}"[:80], None))
-
-
-def run(peer: str, data: dict[str, np.ndarray]) -> tuple[str, dict[str, Any] | None]:
-    context = mp.get_context("fork")
-    results = context.Queue()
-    process = context.Process(target=child, args=(peer, data, results))
-    process.start()
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:  # read before join: a big result blocks the child
-        try:
-            answer = results.get(timeout=1)
-            process.join()
-            return answer
-        except queue.Empty:
-            if not process.is_alive():
-                return ("failed: crashed (out of memory?)", None)
-    process.kill()
-    process.join()
-    return ("did not finish in 10 min", None)
+    return run_in_child(lambda: fit(peer, data), warm_up=warm_up)
 
 
 def log_likelihood(priors: np.ndarray, confusion: np.ndarray, data: dict[str, np.ndarray]) -> float:
@@ -169,25 +124,25 @@ def table(data: dict[str, np.ndarray]) -> None:
     results = {}
     for peer in PEERS:
         results[peer] = run(peer, data)
-        print(f"  ran {peer}: {results[peer][0]}", file=sys.stderr, flush=True)
-    scored = {peer: log_likelihood(outcome["priors"], outcome["confusion"], data)
-              for peer, (status, outcome) in results.items()
-              if status == "ok" and "posteriors" in outcome}
-    best = results[max(scored, key=scored.get)][1]["posteriors"] if scored else None
+        print(f"  ran {peer}: {results[peer].status}", file=sys.stderr, flush=True)
+    scored = {peer: log_likelihood(outcome.value["priors"], outcome.value["confusion"], data)
+              for peer, outcome in results.items() if outcome.ok and "posteriors" in outcome.value}
+    best = results[max(scored, key=scored.get)].value["posteriors"] if scored else None
     n_tasks, n_labels = len(data["truth"]), len(data["labels"])
     print(f"\n### {n_tasks:,} tasks x {PER_TASK} labels ({n_labels:,} labels), "
           f"{int(data['n_raters']):,} raters, {len(PRIORS)} classes\n")
     print("| peer | seconds | peak extra RSS (MB) | iterations | converged | accuracy vs truth "
           "| log-likelihood | max abs posterior diff vs best | labels differing from best |")
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|")
-    for peer, (status, outcome) in results.items():
-        if status != "ok":
-            print(f"| {peer} | {status} | | | | | | | |")
+    for peer, outcome in results.items():
+        if not outcome.ok:
+            print(f"| {peer} | {outcome.status} | | | | | | | |")
             continue
-        posteriors = outcome.get("posteriors")
-        labels = posteriors.argmax(axis=1) if posteriors is not None else outcome["labels"]
-        cells = [peer, f"{outcome['seconds']:.3f}", f"{outcome['memory_mb']:.0f}",
-                 str(outcome.get("iterations", "")), str(outcome.get("converged", "")),
+        fitted = outcome.value
+        posteriors = fitted.get("posteriors")
+        labels = posteriors.argmax(axis=1) if posteriors is not None else fitted["labels"]
+        cells = [peer, f"{outcome.seconds:.3f}", f"{outcome.memory_mb:.0f}",
+                 str(fitted.get("iterations", "")), str(fitted.get("converged", "")),
                  f"{np.mean(labels == data['truth']):.5f}"]
         if posteriors is not None and best is not None:
             cells += [f"{scored[peer]:.4f}", f"{np.abs(posteriors - best).max():.1e}",

@@ -16,25 +16,13 @@ well-behaved rest. Each form runs in a forked child with an address-space cap an
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
-import resource
-import sys
-import time
-from pathlib import Path
-from queue import Empty
 
-if "--threads" in sys.argv:  # must be set before numpy / torch load their thread pools
-    _threads = sys.argv[sys.argv.index("--threads") + 1]
-    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_variable] = _threads
+from harness import Outcome, run_in_child  # first: applies --threads before numpy loads
 
+# isort: split
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-MEMORY_CAP = 8 << 30
-TIMEOUT_S = 600
 THRESHOLDS = np.array([-1.5, -0.5, 0.5, 1.5])
 
 
@@ -82,63 +70,26 @@ def simulate(n_items: int, n_raters: int, per_item: int = 5, n_criteria: int = 1
             "thresholds": thresholds, "kind": kind}
 
 
-def child(form: str, data: dict, queue: mp.Queue) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-    try:
-        import torch
-
+def run(form: str, data: dict) -> Outcome:
+    def fit(sample: dict) -> object:
         from modeling.facets import fit_facets
 
-        if threads := os.environ.get("OMP_NUM_THREADS"):
-            torch.set_num_threads(int(threads))
-        warm = simulate(200, 20, n_criteria=2, seed=1)
-        fit_facets(warm["items"], warm["raters"], warm["criteria"], warm["ratings"],
-                   categories=(1, 5), form=form, device="cpu")
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started, cpu = time.perf_counter(), time.process_time()
-        result = fit_facets(data["items"], data["raters"], data["criteria"], data["ratings"],
-                            categories=(1, 5), form=form, device="cpu")
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        queue.put(("ok", result, seconds, cpu, max(peak - before, 0) / 1024))
-    except MemoryError:
-        queue.put(("failed: out of memory (needs > 8 GB)", None, None, None, None))
-    except Exception as error:  # report, don't crash the table
-        queue.put((f"failed: {type(error).__name__}: {error}"[:80], None, None, None, None))
+        return fit_facets(sample["items"], sample["raters"], sample["criteria"],
+                          sample["ratings"], categories=(1, 5), form=form, device="cpu")
+
+    warm = simulate(200, 20, n_criteria=2, seed=1)
+    return run_in_child(lambda: fit(data), warm_up=lambda: fit(warm))
 
 
-def run(form: str, data: dict) -> tuple:
-    """Fit in a forked child; read the (large) result before joining, or the child blocks
-    on a full pipe."""
-    context = mp.get_context("fork")
-    queue = context.Queue()
-    process = context.Process(target=child, args=(form, data, queue))
-    process.start()
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            outcome = queue.get(timeout=1)
-        except Empty:
-            if process.is_alive():
-                continue
-            try:
-                outcome = queue.get(timeout=1)
-            except Empty:
-                return ("failed: crashed", None, None, None, None)
-        process.join()
-        return outcome
-    process.kill()
-    return ("did not finish in 10 min", None, None, None, None)
-
-
-def row(form: str, data: dict, outcome: tuple) -> str:
-    status, result, seconds, cpu, memory = outcome
-    if status != "ok":
-        return f"| {form} | {status} |" + " |" * 11
+def row(form: str, data: dict, outcome: Outcome) -> str:
+    if not outcome.ok:
+        return f"| {form} | {outcome.status} |" + " |" * 11
+    result = outcome.value
     good = data["kind"] == 0
     truth = data["thresholds"] if form == "partial-credit" else data["thresholds"][:1]
     flagged = result.rater_misfit
-    cells = [form, f"{seconds:.1f}", f"{cpu:.1f}", f"{memory:.0f}", str(result.n_iter),
+    cells = [form, f"{outcome.seconds:.1f}", f"{outcome.cpu_seconds:.1f}",
+             f"{outcome.memory_mb:.0f}", str(result.n_iter),
              str(result.converged), f"{result.log_likelihood:.1f}",
              f"{np.corrcoef(result.item_measure, data['measure'])[0, 1]:.4f}",
              f"{np.corrcoef(result.rater_severity[good], data['severity'][good])[0, 1]:.4f}",
@@ -162,7 +113,7 @@ def main() -> None:
     for form in ("rating-scale", "partial-credit"):
         data = simulate(n_items, n_raters, partial_credit=form == "partial-credit")
         outcomes[form] = (data, run(form, data))
-        print(f"{form}: {outcomes[form][1][0]}, {outcomes[form][1][2]} s", flush=True)
+        print(f"{form}: {outcomes[form][1].status}, {outcomes[form][1].seconds} s", flush=True)
     print(f"load average at end: {os.getloadavg()}")
     n_ratings = outcomes["rating-scale"][0]["ratings"].size
     print(f"\n### {n_items:,} items, {n_raters:,} raters, 5 raters per item x 10 criteria, "

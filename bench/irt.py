@@ -16,24 +16,13 @@ observed-information standard errors and EAP abilities.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
-import resource
-import sys
-import time
-from pathlib import Path
 
-if "--threads" in sys.argv:  # must be set before numpy / torch load their thread pools
-    _threads = sys.argv[sys.argv.index("--threads") + 1]
-    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_variable] = _threads
+from harness import Outcome, run_in_child  # first: applies --threads before numpy loads
 
+# isort: split
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-MEMORY_CAP = 8 << 30
-TIMEOUT_S = 600
 PEERS = {"2pl": ["ours fit_2pl", "girth twopl_mml"],
          "rasch": ["ours fit_rasch", "girth rasch_mml"]}
 
@@ -68,37 +57,13 @@ def fit(peer: str, data: dict) -> tuple[np.ndarray, np.ndarray]:
     return result["Difficulty"], result["Discrimination"]
 
 
-def child(peer: str, data: dict, queue: mp.Queue) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-    try:
+def run(peer: str, data: dict) -> Outcome:
+    def warm_up() -> None:
         import girth  # noqa: F401  (libraries load before timing, for every peer alike)
-        import torch
 
-        if threads := os.environ.get("OMP_NUM_THREADS"):
-            torch.set_num_threads(int(threads))
-        fit(peer, simulate(2000, 5, seed=1))  # first-call set-up is not timed
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started, cpu = time.perf_counter(), time.process_time()
-        estimate = fit(peer, data)
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        queue.put(("ok", estimate, seconds, cpu, max(peak - before, 0) / 1024))
-    except MemoryError:
-        queue.put(("failed: out of memory (needs > 8 GB)", None, None, None, None))
-    except Exception as error:  # report, don't crash the table
-        queue.put((f"failed: {type(error).__name__}: {error}"[:80], None, None, None, None))
+        fit(peer, simulate(2000, 5, seed=1))
 
-
-def run(peer: str, data: dict) -> tuple:
-    context = mp.get_context("fork")
-    queue = context.Queue()
-    process = context.Process(target=child, args=(peer, data, queue))
-    process.start()
-    process.join(TIMEOUT_S)
-    if process.is_alive():
-        process.kill()
-        return ("did not finish in 10 min", None, None, None, None)
-    return queue.get() if not queue.empty() else ("failed: crashed", None, None, None, None)
+    return run_in_child(lambda: fit(peer, data), warm_up=warm_up)
 
 
 def table(model: str, data: dict, results: dict) -> None:
@@ -112,16 +77,17 @@ def table(model: str, data: dict, results: dict) -> None:
           "| RMSE b | RMSE a |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for peer in PEERS[model]:
-        status, estimate, seconds, cpu, memory = results[peer]
-        if status != "ok":
-            print(f"| {peer} | {status} | | | | | |")
+        outcome = results[peer]
+        if not outcome.ok:
+            print(f"| {peer} | {outcome.status} | | | | | |")
             continue
-        difficulty, discrimination = estimate
+        difficulty, discrimination = outcome.value
         log_lik = marginal_log_likelihood(data["persons"], data["items"], data["correct"],
                                           difficulty, discrimination, device="cpu")
         rmse_b = np.sqrt(np.mean((difficulty - data["b"]) ** 2))
         rmse_a = np.sqrt(np.mean((discrimination - data["a"]) ** 2)) if model == "2pl" else None
-        cells = [peer, f"{seconds:.2f}", f"{cpu:.2f}", f"{memory:.0f}", f"{log_lik:.3f}",
+        cells = [peer, f"{outcome.seconds:.2f}", f"{outcome.cpu_seconds:.2f}",
+                 f"{outcome.memory_mb:.0f}", f"{log_lik:.3f}",
                  f"{rmse_b:.4f}", "" if rmse_a is None else f"{rmse_a:.4f}"]
         print("| " + " | ".join(cells) + " |")
 
@@ -137,7 +103,7 @@ def main() -> None:
     results = {}
     for peer in (*PEERS["2pl"], *PEERS["rasch"]):
         results[peer] = run(peer, data)
-        print(f"{peer}: {results[peer][0]}, {results[peer][2]} s", flush=True)
+        print(f"{peer}: {results[peer].status}, {results[peer].seconds} s", flush=True)
     print(f"load average after the fits: {os.getloadavg()}")
     for model in PEERS:
         table(model, data, results)

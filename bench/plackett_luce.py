@@ -12,25 +12,13 @@ the true log-worths. All fits are maximum likelihood (alpha = 0; choix gets tol 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
-import os
-import resource
-import sys
-import time
-from pathlib import Path
 
-if "--threads" in sys.argv:  # must be set before numpy / torch load their thread pools
-    _threads = sys.argv[sys.argv.index("--threads") + 1]
-    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[_variable] = _threads
+from harness import ROOT, Outcome, run_in_child  # first: applies --threads before numpy loads
 
+# isort: split
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 NASCAR = ROOT / "tests" / "data" / "nascar2002_pl" / "nascar2002_hunter_83drivers.txt"
-MEMORY_CAP = 8 << 30
-TIMEOUT_S = 600
 
 
 def nascar() -> tuple[list[np.ndarray], int, np.ndarray | None]:
@@ -61,37 +49,13 @@ def fit(peer: str, rankings: list, n_items: int) -> np.ndarray:
     return choix.mm_rankings(n_items, data, alpha=0.0, tol=1e-10, max_iter=100000)
 
 
-def child(peer: str, rankings: list, n_items: int, queue: mp.Queue) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-    try:
+def run(peer: str, rankings: list, n_items: int) -> Outcome:
+    def warm_up() -> None:
         import choix  # noqa: F401  (libraries load before timing, for every peer alike)
-        import torch
 
-        if threads := os.environ.get("OMP_NUM_THREADS"):
-            torch.set_num_threads(int(threads))
-        fit(peer, [[0, 1], [1, 0]], 2)  # first-call set-up (lazy imports) is not timed
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
-        estimate = fit(peer, rankings, n_items)
-        seconds = time.perf_counter() - started
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        queue.put(("ok", estimate, seconds, max(peak - before, 0) / 1024))
-    except MemoryError:
-        queue.put(("failed: out of memory (needs > 8 GB)", None, None, None))
-    except Exception as error:  # report, don't crash the table
-        queue.put((f"failed: {type(error).__name__}: {error}"[:80], None, None, None))
+        fit(peer, [[0, 1], [1, 0]], 2)
 
-
-def run(peer: str, rankings: list, n_items: int) -> tuple:
-    context = mp.get_context("fork")
-    queue = context.Queue()
-    process = context.Process(target=child, args=(peer, rankings, n_items, queue))
-    process.start()
-    process.join(TIMEOUT_S)
-    if process.is_alive():
-        process.kill()
-        return ("did not finish in 10 min", None, None, None)
-    return queue.get() if not queue.empty() else ("failed: crashed", None, None, None)
+    return run_in_child(lambda: fit(peer, rankings, n_items), warm_up=warm_up)
 
 
 def table(name: str, rankings: list, n_items: int, truth: np.ndarray | None) -> None:
@@ -99,19 +63,19 @@ def table(name: str, rankings: list, n_items: int, truth: np.ndarray | None) -> 
 
     peers = ["ours (Newton)", "ours (MM)", "choix ilsr_rankings", "choix mm_rankings"]
     results = {peer: run(peer, rankings, n_items) for peer in peers}
-    finished = {p: r[1] - r[1].mean() for p, r in results.items() if r[0] == "ok"}
+    finished = {p: r.value - r.value.mean() for p, r in results.items() if r.ok}
     scored = {p: plackett_luce_log_likelihood(e, rankings) for p, e in finished.items()}
     best = finished[max(scored, key=scored.get)] if scored else None
     print(f"\n### {name}: {n_items} items, {len(rankings)} rankings\n")
     print("| peer | seconds | peak extra RSS (MB) | log-likelihood | max abs diff vs best"
           + (" | corr. with truth |" if truth is not None else " |"))
     print("|---|---:|---:|---:|---:|" + ("---:|" if truth is not None else ""))
-    for peer, (status, _estimate, seconds, memory) in results.items():
-        if status != "ok":
-            print(f"| {peer} | {status} | | | |" + (" |" if truth is not None else ""))
+    for peer, outcome in results.items():
+        if not outcome.ok:
+            print(f"| {peer} | {outcome.status} | | | |" + (" |" if truth is not None else ""))
             continue
         centred = finished[peer]
-        cells = [peer, f"{seconds:.3f}", f"{memory:.0f}", f"{scored[peer]:.6f}",
+        cells = [peer, f"{outcome.seconds:.3f}", f"{outcome.memory_mb:.0f}", f"{scored[peer]:.6f}",
                  f"{np.abs(centred - best).max():.1e}"]
         if truth is not None:
             cells.append(f"{np.corrcoef(centred, truth)[0, 1]:.4f}")
