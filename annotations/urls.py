@@ -5,6 +5,7 @@ from annotations.views import (
     annotate,
     crowd,
     dashboard,
+    exports,
     fine_grained,
     fine_grained_results,
     gold,
@@ -58,6 +59,13 @@ urlpatterns += [
          name="project-dashboard-status"),
     path("projects/<int:project_id>/dashboard/refit/", dashboard.dashboard_refit,
          name="project-dashboard-refit"),
+]
+
+# Dataset exports (leads and reviewers).
+urlpatterns += [
+    path("projects/<int:project_id>/exports/", exports.project_exports, name="project-exports"),
+    path("projects/<int:project_id>/exports/<str:kind>/", exports.project_export,
+         name="project-export"),
 ]
 
 # Rater pools and administration: the management area, a project's raters, gold questions,

@@ -110,6 +110,9 @@ MATRIX: dict[str, Entry] = {
     "project-dashboard": project(VIEW, get=200),
     "project-dashboard-status": project(VIEW, get=200),
     "project-dashboard-refit": project(MANAGE, post=302),
+    # dataset exports ("missing": an export that does not exist)
+    "project-exports": project(VIEW, get=200),
+    "project-export": project(VIEW, objects="export", get=200),
     # pools and administration: a project's raters, gold, reviews, crowd studies
     "project-raters": project(MANAGE, get=200),
     "rater-status": project(MANAGE, objects="member", post=422),
@@ -224,6 +227,9 @@ def _objects(world: World) -> dict[str, dict[str, dict[str, object]]]:
         "none": {"none": {}},
         "project": {"own": {"project_id": a}, "other": {"project_id": b},
                     "missing": {"project_id": MISSING}},
+        "export": {"own": {"project_id": a, "kind": "judgments"},
+                   "other": {"project_id": b, "kind": "judgments"},
+                   "missing": {"project_id": a, "kind": "no-such-export"}},
         "member": {"own": {"project_id": a, **user},
                    "same": {"project_id": a, "user_id": users["annotator_a2"].pk},
                    "other": {"project_id": b, "user_id": users["annotator_b"].pk},
