@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotations.models import Project
+from annotations.management.commands._project import project_from_argument
 from annotations.selectors.exports import (
     EXPORTS,
     ExportDownload,
@@ -42,8 +42,8 @@ class Command(BaseCommand):
         choices = ExportOptions(pseudonymize=pseudonymize, live_only=not all_rows,
                                 include_tied=include_tied)
         try:
-            download = export_prepare(project=_project(project), kind=kind, fmt=fmt,
-                                      options=choices)
+            download = export_prepare(project=project_from_argument(project), kind=kind,
+                                      fmt=fmt, options=choices)
         except ExportError as problem:
             raise CommandError(str(problem)) from None
         if out is None:
@@ -52,14 +52,6 @@ class Command(BaseCommand):
             return
         _write_file(download, out)
         self.stderr.write(f"Wrote {out}.")
-
-
-def _project(ref: str) -> Project:
-    project = (Project.objects.filter(pk=int(ref)).first() if ref.isdigit()
-               else Project.objects.filter(slug=ref).first())
-    if project is None:
-        raise CommandError(f"No project with id or slug {ref!r}.")
-    return project
 
 
 def _write_file(download: ExportDownload, out: Path) -> None:

@@ -7,7 +7,8 @@ from celery import current_app
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from annotations.models import FitKind, FitRun, FitTrigger, Project
+from annotations.management.commands._project import project_from_argument
+from annotations.models import FitKind, FitRun, FitTrigger
 from annotations.services.fits import FIT_TASK, fit_run_request
 
 
@@ -37,7 +38,7 @@ class Command(BaseCommand):
                                                    "position_bias", "rater_reliability",
                                                    "evaluation", "device")
                   if options.get(name) is not None}
-        target = _project(project)
+        target = project_from_argument(project)
         try:
             request = fit_run_request(project=target, kind=kind, trigger=FitTrigger.MANUAL,
                                       options=chosen)
@@ -61,14 +62,6 @@ def _run_here(run_id: int) -> None:
     like a worker, may load the math; the web process never does)."""
     current_app.loader.import_default_modules()
     current_app.tasks[FIT_TASK].apply(args=[run_id])
-
-
-def _project(ref: str) -> Project:
-    project = (Project.objects.filter(pk=int(ref)).first() if ref.isdigit()
-               else Project.objects.filter(slug=ref).first())
-    if project is None:
-        raise CommandError(f"No project with id or slug {ref!r}.")
-    return project
 
 
 def _describe(run: FitRun) -> str:

@@ -1,9 +1,8 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db.models import Q
 
-from annotations.models import Project
+from annotations.management.commands._project import project_from_argument
 from annotations.services.imports import ImportRejected, project_import_items
 
 
@@ -16,10 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
 
     def handle(self, *args: object, project: str, file: Path, **options: object) -> None:
-        match = Q(slug=project) | (Q(pk=int(project)) if project.isdigit() else Q())
-        target = Project.objects.filter(match).first()
-        if target is None:
-            raise CommandError(f"No project with id or slug {project!r}.")
+        target = project_from_argument(project)
         try:
             data = file.read_bytes()
         except OSError as error:
