@@ -233,3 +233,18 @@ def test_large_n_standard_errors_agree_with_the_exact_ones(monkeypatch, design):
     relative = approximate.se / exact.se - 1
     assert np.abs(relative).mean() < 0.05
     assert np.abs(relative).max() < 0.2
+
+
+def test_bootstrap_draws_have_the_multinomial_moments():
+    """Resampling weight units (the fast path for whole-number weights) is the multinomial
+    over unique comparisons: mean total * p and variance total * p * (1 - p)."""
+    from modeling.bradley_terry._uncertainty import _event_units, _resample_units
+
+    weights = np.array([1.0, 2.0, 3.0, 4.0])
+    units = _event_units(weights)
+    draws = _resample_units(np.random.default_rng(0), units, 40_000, len(weights))
+    p, total = weights / weights.sum(), weights.sum()
+    assert (draws.sum(axis=1) == total).all()
+    np.testing.assert_allclose(draws.mean(axis=0), total * p, rtol=0.02)
+    np.testing.assert_allclose(draws.var(axis=0), total * p * (1 - p), rtol=0.05)
+    assert _event_units(np.array([1.0, 0.5])) is None  # fractional weights: multinomial
