@@ -401,34 +401,34 @@ def _em(data: LabelCodes, *, max_iter: int, tol: float, smoothing: float, accele
 
 def _labels_on_device(data: LabelCodes, task: np.ndarray, *, n_labelled: int, smoothing: float,
                       device: torch.device, dtype: torch.dtype) -> _Labels:
-    """Count the (task, worker answer) pairs into the two CSR matrices of `_Labels`."""
+    """Count the (task, worker answer) pairs into the two CSR matrices of `_Labels` (scipy's
+    linear-time conversions: duplicates summed, indices sorted, so sums are deterministic)."""
+    from scipy.sparse import coo_matrix
+
     n_answers = data.n_workers * data.n_classes
-    pairs, counts = np.unique(task * n_answers + data.workers * data.n_classes + data.labels,
-                              return_counts=True)  # sorted by task, then answer
-    pair_task, pair_answer = np.divmod(pairs, n_answers)
-    by_answer = np.argsort(pair_answer * n_labelled + pair_task)  # unique keys: deterministic
-    return _Labels(
-        by_task=_csr(pair_task, pair_answer, counts, (n_labelled, n_answers), device, dtype),
-        by_answer=_csr(pair_answer[by_answer], pair_task[by_answer], counts[by_answer],
-                       (n_answers, n_labelled), device, dtype),
-        n_labelled=n_labelled, n_workers=data.n_workers, n_classes=data.n_classes,
-        smoothing=smoothing)
+    answer = data.workers * data.n_classes + data.labels
+    by_task = coo_matrix((np.ones(len(task)), (task, answer)),
+                         shape=(n_labelled, n_answers)).tocsr()
+    by_task.sum_duplicates()
+    return _Labels(by_task=_torch_csr(by_task, device, dtype),
+                   by_answer=_torch_csr(by_task.T.tocsr(), device, dtype),
+                   n_labelled=n_labelled, n_workers=data.n_workers, n_classes=data.n_classes,
+                   smoothing=smoothing)
 
 
-def _csr(rows: np.ndarray, columns: np.ndarray, values: np.ndarray, shape: tuple[int, int],
-         device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """A CSR tensor from entries already sorted by row."""
+def _torch_csr(matrix: object, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A torch CSR tensor with the structure and values of a scipy CSR matrix."""
     import warnings
 
     import torch
 
-    row_starts = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=row_starts[1:])
     with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only mm
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(
-            torch.as_tensor(row_starts, device=device), torch.as_tensor(columns, device=device),
-            torch.as_tensor(values, dtype=dtype, device=device), shape, check_invariants=True)
+            torch.as_tensor(matrix.indptr.astype(np.int64), device=device),
+            torch.as_tensor(matrix.indices.astype(np.int64), device=device),
+            torch.as_tensor(matrix.data, dtype=dtype, device=device), matrix.shape,
+            check_invariants=True)
 
 
 def _iterate(start: Params, labels: _Labels, *, max_iter: int, budget: float,
