@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from annotations.models import PairwiseJudgment, Role
+from tests.browser.helpers import log_in
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -22,14 +23,6 @@ def pairwise_setup(db):
     rater = UserFactory(username="rater", password="correct horse")
     MembershipFactory(project=project, user=rater, role=Role.ANNOTATOR)
     return project, rater
-
-
-def log_in(page, live_server, username: str, password: str) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/projects/")
 
 
 def current_key(page) -> str:

@@ -8,6 +8,7 @@ import pytest
 from annotations.models import FitRun, FitStatus, Role
 from modeling.tasks import fit_run_execute
 from tests.annotations.test_fits import add_items, add_judgments, raters, run_fit
+from tests.browser.helpers import log_in
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -24,11 +25,7 @@ def test_refit_then_the_new_fit_lands_without_a_reload(page, live_server, artifa
     page.on("console", lambda message: problems.append(message.text)
             if message.type in ("error", "warning") else None)
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", "boss")
-    page.fill("input[name=password]", "correct horse")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/projects/")
+    log_in(page, live_server, "boss", "correct horse")
     page.goto(f"{live_server.url}/projects/{project.pk}/dashboard/")
     page.wait_for_selector("#source-leaderboard")
     assert page.locator("svg.plot").count() >= 2

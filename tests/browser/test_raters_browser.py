@@ -7,6 +7,7 @@ import pytest
 
 from annotations.models import Membership, PairwiseJudgment, Role
 from annotations.models.judgment import AssignmentStatus
+from tests.browser.helpers import log_in
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -23,14 +24,6 @@ def people(db):
     MembershipFactory(project=project, user=lead, role=Role.LEAD)
     MembershipFactory(project=project, user=rater, role=Role.ANNOTATOR)
     return project, lead, rater
-
-
-def log_in(page, live_server, username: str, password: str) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/projects/")
 
 
 def test_lead_pauses_a_rater_who_is_told_why_mid_task(browser, live_server, people, artifacts):

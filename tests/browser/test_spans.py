@@ -7,6 +7,7 @@ import pytest
 
 from annotations.models import Annotation, AnnotationDraft, Role, Span
 from tests.annotations.fine_grained_setup import make_fine_grained
+from tests.browser.helpers import log_in
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -22,14 +23,6 @@ def fine_setup(db):
     rater = UserFactory(username="rater", password="correct horse")
     MembershipFactory(project=project, user=rater, role=Role.ANNOTATOR)
     return project, item
-
-
-def log_in(page, live_server) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("input[name=username]", "rater")
-    page.fill("input[name=password]", "correct horse")
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/projects/")
 
 
 def drag_over(page, needle: str) -> None:
@@ -79,7 +72,7 @@ def test_mouse_and_keyboard_spans_survive_a_reload_and_are_stored_exactly(
     project, _item = fine_setup
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    log_in(page, live_server)
+    log_in(page, live_server, "rater", "correct horse")
     page.goto(f"{live_server.url}/projects/{project.pk}/fine/")
     page.wait_for_selector("[data-fg-text]")
 
@@ -132,7 +125,7 @@ def test_mouse_and_keyboard_spans_survive_a_reload_and_are_stored_exactly(
 
 def test_overlapping_spans_can_be_edited_and_deleted(page, live_server, fine_setup):
     project, _item = fine_setup
-    log_in(page, live_server)
+    log_in(page, live_server, "rater", "correct horse")
     page.goto(f"{live_server.url}/projects/{project.pk}/fine/")
     page.wait_for_selector("[data-fg-text]")
     drag_over(page, "The moon is made")
@@ -162,7 +155,7 @@ def test_overlapping_spans_can_be_edited_and_deleted(page, live_server, fine_set
 
 def test_a_rejected_submission_keeps_the_spans_on_screen(page, live_server, fine_setup):
     project, _item = fine_setup
-    log_in(page, live_server)
+    log_in(page, live_server, "rater", "correct horse")
     page.goto(f"{live_server.url}/projects/{project.pk}/fine/")
     page.wait_for_selector("[data-fg-text]")
     drag_over(page, "moon")
