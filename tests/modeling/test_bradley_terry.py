@@ -16,6 +16,7 @@ from modeling.bradley_terry import (
     outcome_counts,
     predict_proba,
 )
+from tests.modeling.bt_support import variant_kwargs
 
 PUDDING = Path(__file__).resolve().parents[1] / "data" / "pudding_davidson1970_ties" / "pudding.csv"
 
@@ -132,13 +133,7 @@ def test_torch_backend_matches_numpy_backend(options):
     m = 1000
     left, right, outcome, _ = random_comparisons(20, m, 5)
     outcome[rng.random(m) < 0.2] = 0
-    kwargs = dict(options)
-    if kwargs.pop("strength", False):
-        kwargs.update(strength=rng.integers(1, 4, m), n_strength_levels=3)
-    if kwargs.get("position_bias"):
-        kwargs["left_shown"] = rng.random(m) < 0.5
-    if kwargs.get("rater_reliability"):
-        kwargs.update(rater=rng.integers(0, 8, m), n_raters=8)
+    kwargs = variant_kwargs(options, rng, m, n_strength_levels=3, n_raters=8)
     numpy_fit = fit_bradley_terry(left, right, outcome, 20, bootstrap=2, **kwargs)
     torch_fit = fit_bradley_terry(left, right, outcome, 20, bootstrap=2, device="cpu",
                                   backend="torch", **kwargs)

@@ -8,6 +8,7 @@ import pytest
 from scipy.stats import kendalltau
 
 from modeling.bradley_terry import fit_bradley_terry
+from tests.modeling.bt_support import variant_kwargs
 
 
 def sigmoid(x):
@@ -158,13 +159,7 @@ def test_batched_bootstrap_equals_fitting_replicates_one_by_one(options):
     left, right = pairs(n, m, rng)
     outcome = np.where(rng.random(m) < sigmoid(truth[left] - truth[right]), 1, -1)
     outcome[rng.random(m) < 0.2] = 0
-    kwargs = dict(options)
-    if kwargs.pop("strength", False):
-        kwargs.update(strength=rng.integers(1, 3, m), n_strength_levels=2)
-    if kwargs.get("position_bias"):
-        kwargs["left_shown"] = rng.random(m) < 0.5
-    if kwargs.get("rater_reliability"):
-        kwargs.update(rater=rng.integers(0, 5, m), n_raters=5)
+    kwargs = variant_kwargs(options, rng, m, n_strength_levels=2, n_raters=5)
     replicates = rng.multinomial(m, np.full(m, 1 / m), size=4).astype(float)
     batched = fit_bradley_terry(left, right, outcome, n, replicate_weights=replicates, **kwargs)
     full = fit_bradley_terry(left, right, outcome, n, **kwargs)
