@@ -9,7 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "feedback.settings")
 
 app = Celery("feedback")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["annotations", "modeling"])
+app.autodiscover_tasks(["annotations"])
 
 
 @app.on_configure.connect

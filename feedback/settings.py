@@ -179,7 +179,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 CELERY_TASK_IGNORE_RESULT = True  # results live in the database, not the broker
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"modeling.tasks.*": {"queue": "modeling"}}
+CELERY_TASK_ROUTES = {"annotations.tasks.fits.fit_run_execute": {"queue": "modeling"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -188,23 +188,40 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # Fits are refitted after this many new judgments (a project may override it).
 FIT_EVERY_N_JUDGMENTS = int(os.environ.get("FIT_EVERY_N_JUDGMENTS", "20"))
-# Fit runs (annotations/services/fits.py, modeling/tasks.py). A run whose task was delivered
-# FIT_MAX_ATTEMPTS times without finishing (worker lost, crash) is marked failed. The
-# reconciler re-sends runs queued for FIT_STALE_QUEUED_SECONDS or running for
-# FIT_STALE_RUNNING_SECONDS. The cross-validated evaluation (about 30 extra fits) runs when
-# the data grew by FIT_EVALUATION_GROWTH (a fraction) since the last evaluated run, and never
-# above FIT_EVALUATION_MAX_DATA judgments. FIT_THREADS (default: all cores) caps the threads
-# of one fit; it is read by the worker (modeling/tasks.py).
+# Fit runs (annotations/services/fits.py; the worker's task: annotations/tasks/fits.py). A
+# run whose task was delivered FIT_MAX_ATTEMPTS times without finishing (worker lost,
+# crash) is marked failed. The reconciler re-sends runs queued for FIT_STALE_QUEUED_SECONDS
+# or running for FIT_STALE_RUNNING_SECONDS. FIT_THREADS (default: all cores) caps the
+# threads of one fit; it is read by the worker (modeling/threads.py).
 FIT_MAX_ATTEMPTS = int(os.environ.get("FIT_MAX_ATTEMPTS", "3"))
 FIT_STALE_QUEUED_SECONDS = int(os.environ.get("FIT_STALE_QUEUED_SECONDS", "600"))
 FIT_STALE_RUNNING_SECONDS = int(os.environ.get("FIT_STALE_RUNNING_SECONDS", "3600"))
 FIT_RECONCILE_SECONDS = int(os.environ.get("FIT_RECONCILE_SECONDS", "300"))
+
+# Policy: numbers the product chooses, in one place (annotations/policy.py hands them out;
+# pages receive them as context). A rater whose Crowd-BT reliability (eta) is below
+# FIT_RATER_FLAG_BELOW is flagged on the dashboard (0.7: flips more than 3 answers in 10);
+# Crowd-BT is fitted once two raters have FIT_RATER_MIN_JUDGMENTS judgments each. The
+# cross-validated evaluation (about 30 extra fits) needs FIT_EVALUATION_MIN_DATA judgments,
+# never runs above FIT_EVALUATION_MAX_DATA, and is repeated when the data grew by
+# FIT_EVALUATION_GROWTH (a fraction) since the last evaluated run. QUALITY_GATE_PROPOSALS:
+# what the quality-gate form proposes per signal (pausing a rater asks for stronger
+# evidence than a flag, hence 0.6 against the flag's 0.7).
+FIT_RATER_FLAG_BELOW = float(os.environ.get("FIT_RATER_FLAG_BELOW", "0.7"))
+FIT_RATER_MIN_JUDGMENTS = int(os.environ.get("FIT_RATER_MIN_JUDGMENTS", "10"))
+FIT_EVALUATION_MIN_DATA = int(os.environ.get("FIT_EVALUATION_MIN_DATA", "50"))
 FIT_EVALUATION_MAX_DATA = int(os.environ.get("FIT_EVALUATION_MAX_DATA", "200000"))
 FIT_EVALUATION_GROWTH = float(os.environ.get("FIT_EVALUATION_GROWTH", "0.2"))
+QUALITY_GATE_PROPOSALS = {
+    "gold_accuracy": ("below", 0.6),
+    "crowd_bt_reliability": ("below", 0.6),
+    "rasch_infit": ("above", 1.5),
+    "rasch_outfit": ("above", 1.5),
+}
 # `celery -A feedback beat` sends these (compose.yaml runs it as the `beat` service).
 CELERY_BEAT_SCHEDULE = {
     "fit-runs-reconcile": {
-        "task": "modeling.tasks.fit_runs_reconcile",
+        "task": "annotations.tasks.fits.fit_runs_reconcile",
         "schedule": float(FIT_RECONCILE_SECONDS),
         "options": {"queue": "default"},  # light: a few queries, no math
     },

@@ -18,3 +18,7 @@ class InputError(ValueError):
 
 class ModelError(ValueError):
     """The data cannot support the requested model (e.g. an infinite maximum-likelihood fit)."""
+
+
+class NothingToFit(ModelError):
+    """The data have no usable rows (e.g. only skips)."""

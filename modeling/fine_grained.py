@@ -1,8 +1,8 @@
 """Summaries for fine-grained annotation: many-facet Rasch scores on the original rating
 scale, Krippendorff's alpha per criterion and span agreement per item.
 
-Pure numpy/torch on integer codes (no Django); ``modeling.tasks`` turns the database rows
-into these arrays and the summaries into result rows.
+Pure numpy/torch on integer codes (no Django); :mod:`modeling.reports.fine_grained` turns
+long-format annotations into these arrays and the summaries into reports.
 
 Scales with unused categories are squeezed as the Facets program does by default: the
 observed values are renumbered 0..K'-1 in order (a category nobody used has no finite

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.demo.data import SOURCE_STRENGTH, demo_items
+from annotations.fit_kinds import fit_kind_spec
 from annotations.models import (
     Assignment,
     FitTrigger,
@@ -116,7 +117,7 @@ def request_fine_grained_fits(project: Project) -> list[str]:
             request = fit_run_request(project=project, kind=kind, trigger=FitTrigger.AUTO)
         except ValidationError:
             continue
-        lines.append(f"{request.run.get_kind_display()} fit #{request.run.pk}: "
+        lines.append(f"{fit_kind_spec(request.run.kind).label} fit #{request.run.pk}: "
                      f"{request.run.status}")
     return lines
 

@@ -10,12 +10,15 @@ results (item, source and rater scores) are written together with the flip to
 ``succeeded`` in one transaction; readers take the latest succeeded run of a kind, so they
 never see a half-written run and the previous results stay visible until a newer run lands.
 
-The framework is generic: other model families add a :class:`FitKind` value, a
-``FitKindSpec`` (annotations/services/fits.py) and a fitter (modeling/tasks.py), and keep
-their extra per-item or per-rater numbers in the ``details`` JSON of the score rows.
+The framework is generic: each kind of fit is one module in ``annotations/fit_kinds/``
+(registered there in ``KINDS``), which keeps its extra per-item or per-rater numbers in
+the ``details`` JSON of the score rows and its summaries in ``FitRun.metrics`` (their
+shapes: ``modeling/reports/types.py``).
 """
 
 from __future__ import annotations
+
+import enum
 
 from django.conf import settings
 from django.db import models
@@ -23,13 +26,13 @@ from django.db import models
 from annotations.models.project import Item, Project
 
 
-class FitKind(models.TextChoices):
-    """Model families. Add a value here when a family gets a fitter in modeling/tasks.py."""
+class FitKind(enum.StrEnum):
+    """Ids of the built-in kinds, for code that names one. The list of kinds (with their
+    labels) is the registry, ``annotations.fit_kinds.KINDS``."""
 
-    BRADLEY_TERRY = "bradley_terry", "Bradley-Terry"
-    DAWID_SKENE = "dawid_skene", "Dawid-Skene"
-    FACETS = "facets", "Many-facet Rasch"
-    RASCH = "rasch", "Rasch"
+    BRADLEY_TERRY = "bradley_terry"
+    DAWID_SKENE = "dawid_skene"
+    FACETS = "facets"
 
 
 class FitStatus(models.TextChoices):
@@ -45,13 +48,14 @@ class FitTrigger(models.TextChoices):
     MANUAL = "manual", "Manual"  # the lead's "Refit now" button or the `fit` command
 
 
+INTERNAL_ERROR = "Internal error"  # how a failure that is a bug (not the data's) is recorded
 ACTIVE_FIT_STATUSES = (FitStatus.QUEUED, FitStatus.RUNNING)
 FINISHED_FIT_STATUSES = (FitStatus.SUCCEEDED, FitStatus.FAILED, FitStatus.SUPERSEDED)
 
 
 class FitRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="fit_runs")
-    kind = models.CharField(max_length=30, choices=FitKind)
+    kind = models.CharField(max_length=30, help_text="A kind in annotations.fit_kinds.KINDS.")
     options = models.JSONField(default=dict, blank=True,
                                help_text="Hyperparameters (ties, alpha, position_bias, ...).")
     data_version = models.BigIntegerField(
@@ -103,6 +107,11 @@ class FitRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_FIT_STATUSES
+
+    @property
+    def failed_internally(self) -> bool:
+        """Failed by a bug (logged with its traceback), not by what the data support."""
+        return self.status == FitStatus.FAILED and self.error.startswith(INTERNAL_ERROR)
 
 
 class ItemScore(models.Model):

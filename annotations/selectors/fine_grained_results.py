@@ -29,12 +29,17 @@ from annotations.selectors.fine_grained_fits import (
     FINE_GRAINED_FIT_KINDS,
     OVERALL,
     USABLE_ANNOTATION,
-    fine_grained_current_runs,
 )
-from annotations.selectors.fits import Staleness, fit_staleness
+from annotations.selectors.fits import Staleness, fit_run_current, fit_staleness
 
 HEAT_LEVELS = 5  # CSS classes fg-heat-1 .. fg-heat-5
 ITEM_LIMIT = 500
+
+
+def fine_grained_current_runs(*, project: Project) -> dict[str, FitRun | None]:
+    """The runs the results pages show: the succeeded run on the newest data, per kind."""
+    return {kind: fit_run_current(project=project, kind=kind)
+            for kind in FINE_GRAINED_FIT_KINDS}
 
 
 @dataclass(frozen=True)

@@ -1,137 +1,35 @@
-"""Reads for fits: which data a kind reads, the current run, staleness, and the data arrays
-the fit task needs.
-
-Every kind of fit is described by a :class:`FitKindSpec`: which rows it reads (their ids
-define ``data_version``), which of those rows count as data, its default options and how
-to check options. Other model families register theirs with :func:`fit_kind_register`
-(e.g. at the bottom of their selectors module, imported by their services).
+"""Reads for fits: data versions and counts of a kind's rows, the current run, staleness,
+and the lead's dashboard. What each kind reads is declared in ``annotations/fit_kinds/``;
+what its stored results look like, in ``modeling/reports/types.py``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import models
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Max, Q, QuerySet, Sum
 from django.utils import timezone
 
-from annotations.models import (
-    FitKind,
-    FitRun,
-    FitStatus,
-    Item,
-    Membership,
-    Outcome,
-    PairwiseJudgment,
-    Project,
-    RaterScore,
-    ReviewVerdict,
-)
+from annotations.fit_kinds import fit_kind_spec
+from annotations.models import FitKind, FitRun, FitStatus, Project, RaterScore
 from annotations.models.fits import ACTIVE_FIT_STATUSES
-
-OptionsCheck = Callable[[Mapping[str, Any]], dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class FitKindSpec:
-    """What a kind of fit reads and how it is configured.
-
-    ``data_model`` rows with a ``project`` foreign key; ``usable`` filters the rows that are
-    data (e.g. judgments not undone and not skipped). ``check_options`` merges the given
-    options over the defaults and raises ``ValueError`` naming a bad one.
-    """
-
-    kind: str
-    data_model: type[models.Model]
-    usable: Q
-    noun: str  # "judgments", shown to the lead
-    check_options: OptionsCheck
-    applies_to: Callable[[Project], bool] = lambda project: True
-
-
-FIT_KINDS: dict[str, FitKindSpec] = {}
-
-
-def fit_kind_register(spec: FitKindSpec) -> None:
-    FIT_KINDS[spec.kind] = spec
-
-
-def fit_kind_spec(kind: str) -> FitKindSpec:
-    """The spec of ``kind``; ``ValueError`` for a kind nobody registered."""
-    try:
-        return FIT_KINDS[kind]
-    except KeyError:
-        known = ", ".join(sorted(FIT_KINDS)) or "none"
-        raise ValueError(f"Unknown kind of fit {kind!r} (known: {known}).") from None
-
-
-# --- Bradley-Terry ------------------------------------------------------------------------
-
-BRADLEY_TERRY_DEFAULTS: dict[str, Any] = {
-    "ties": "half",  # or "davidson"; "both bad" counts as a tie (see modeling/tasks.py)
-    "alpha": 1.0,  # Gaussian prior precision on the scores; 0 = maximum likelihood
-    "position_bias": True,
-    "rater_reliability": True,  # Crowd-BT (half-win ties only)
-    "bootstrap": 100,  # replicates for the source leaderboard's intervals; 0 = Hessian SEs
-    "evaluation": True,  # cross-validated held-out metrics (skipped for large data)
-    "device": "auto",
-}
-
-
-def bradley_terry_options(given: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults overlaid with ``given``; ``ValueError`` with a clear message otherwise."""
-    unknown = sorted(set(given) - set(BRADLEY_TERRY_DEFAULTS))
-    if unknown:
-        raise ValueError(f"Unknown option(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(BRADLEY_TERRY_DEFAULTS)}.")
-    options = {**BRADLEY_TERRY_DEFAULTS, **given}
-    if options["ties"] not in ("half", "davidson"):
-        raise ValueError("ties must be 'half' or 'davidson'.")
-    alpha = options["alpha"]
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) \
-            or not math.isfinite(alpha) or alpha < 0:
-        raise ValueError("alpha must be a number >= 0.")
-    for flag in ("position_bias", "rater_reliability", "evaluation"):
-        if not isinstance(options[flag], bool):
-            raise ValueError(f"{flag} must be true or false.")
-    bootstrap = options["bootstrap"]
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) \
-            or not 0 <= bootstrap <= 2000:
-        raise ValueError("bootstrap must be a whole number from 0 to 2000.")
-    if options["device"] not in ("auto", "cpu", "cuda"):
-        raise ValueError("device must be 'auto', 'cpu' or 'cuda'.")
-    if options["rater_reliability"] and options["ties"] == "davidson":
-        raise ValueError("rater_reliability (Crowd-BT) needs ties='half'.")
-    options["alpha"] = float(alpha)
-    return options
-
-
-# Judgments a fit uses: not undone, not skipped, not rejected by a reviewer, and not by a
-# rater the lead excluded from fits (their judgments are kept, just not used).
-_EXCLUDED_RATER = Membership.objects.filter(project_id=OuterRef("project_id"),
-                                            user_id=OuterRef("rater_id"),
-                                            excluded_from_fits=True)
-LIVE_JUDGMENT = (Q(undone_at__isnull=True) & ~Q(outcome=Outcome.SKIP)
-                 & ~Q(review__verdict=ReviewVerdict.REJECTED) & ~Exists(_EXCLUDED_RATER))
-
-fit_kind_register(FitKindSpec(
-    kind=FitKind.BRADLEY_TERRY, data_model=PairwiseJudgment, usable=LIVE_JUDGMENT,
-    noun="judgments", check_options=bradley_terry_options,
-    applies_to=lambda project: project.is_pairwise))
-
+from annotations.selectors.pairwise_fits import (
+    LIVE_JUDGMENT,  # noqa: F401 (read from here)
+    fit_run_last_evaluated,
+)
+from modeling.reports.types import EvaluationJson, PairwiseMetrics, WinRatesJson
 
 # --- versions, runs, staleness ------------------------------------------------------------
 
 def fit_data_version(*, project: Project, kind: str) -> int:
     """The highest id of the rows ``kind`` reads in ``project`` (0 when there are none)."""
     spec = fit_kind_spec(kind)
-    rows = spec.data_model._default_manager.filter(project=project)
+    rows = spec.rows._default_manager.filter(project=project)
     return rows.aggregate(version=Max("id"))["version"] or 0
 
 
@@ -139,7 +37,7 @@ def fit_data_count(*, project: Project, kind: str, after: int = 0,
                    up_to: int | None = None) -> int:
     """Usable rows with ``after < id <= up_to``: one indexed count."""
     spec = fit_kind_spec(kind)
-    rows = spec.data_model._default_manager.filter(spec.usable, project=project, id__gt=after)
+    rows = spec.rows._default_manager.filter(spec.usable, project=project, id__gt=after)
     if up_to is not None:
         rows = rows.filter(id__lte=up_to)
     return rows.count()
@@ -149,8 +47,7 @@ def fit_data_digest(*, project: Project, kind: str, up_to: int) -> str:
     """Count and id sum of the usable rows up to ``up_to``: it changes when rows stop (or
     start) counting without a new id, e.g. an undo, a rejection or an excluded rater."""
     spec = fit_kind_spec(kind)
-    rows = spec.data_model._default_manager.filter(spec.usable, project=project,
-                                                   id__lte=up_to)
+    rows = spec.rows._default_manager.filter(spec.usable, project=project, id__lte=up_to)
     totals = rows.aggregate(n=Count("id"), ids=Sum("id"))
     return f"{totals['n']}:{totals['ids'] or 0}"
 
@@ -159,13 +56,6 @@ def fit_run_current(*, project: Project, kind: str) -> FitRun | None:
     """The run whose results are shown: the succeeded run on the newest data."""
     return (FitRun.objects.filter(project=project, kind=kind, status=FitStatus.SUCCEEDED)
             .order_by("-data_version", "-id").first())
-
-
-def fit_run_last_evaluated(*, project: Project, kind: str) -> FitRun | None:
-    """The newest succeeded run that carries a cross-validated evaluation."""
-    return (FitRun.objects.filter(project=project, kind=kind, status=FitStatus.SUCCEEDED,
-                                  metrics__has_key="evaluated_on")
-            .order_by("-data_version").first())
 
 
 def fit_run_pending(*, project: Project, kind: str) -> FitRun | None:
@@ -235,47 +125,6 @@ def fit_runs_stale(*, now: datetime | None = None) -> list[FitRun]:
     return list(FitRun.objects.filter(lost).order_by("id"))
 
 
-# --- the data a fit reads -------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PairwiseData:
-    """Live judgments up to a data version, as plain lists (the task turns them into arrays).
-
-    ``outcome``: +1 left wins, -1 right wins, 0 tie or both bad. The item shown on the left
-    is always ``left`` (judgments store the sides as shown).
-    """
-
-    judgment_ids: list[int] = field(default_factory=list)
-    left: list[int] = field(default_factory=list)  # item ids
-    right: list[int] = field(default_factory=list)
-    outcome: list[int] = field(default_factory=list)
-    rater: list[int] = field(default_factory=list)  # user ids
-    # item id: (external id, group, source), for every item of the project
-    items: dict[int, tuple[str, str, str]] = field(default_factory=dict)
-    skipped: int = 0  # skipped, undone, rejected or excluded judgments up to the version
-
-
-OUTCOME_CODE = {Outcome.LEFT: 1, Outcome.RIGHT: -1, Outcome.TIE: 0, Outcome.BOTH_BAD: 0}
-
-
-def fit_pairwise_data(*, project: Project, data_version: int) -> PairwiseData:
-    judgments = PairwiseJudgment.objects.filter(project=project, id__lte=data_version)
-    rows = (judgments.filter(LIVE_JUDGMENT).order_by("id")
-            .values_list("id", "left_item_id", "right_item_id", "outcome", "rater_id"))
-    data = PairwiseData()
-    for judgment_id, left, right, outcome, rater in rows.iterator(chunk_size=10_000):
-        data.judgment_ids.append(judgment_id)
-        data.left.append(left)
-        data.right.append(right)
-        data.outcome.append(OUTCOME_CODE[outcome])
-        data.rater.append(rater)
-    items = Item.objects.filter(project=project).values_list("id", "external_id", "group",
-                                                             "source")
-    data.items.update((pk, (external_id, group, source))
-                      for pk, external_id, group, source in items.iterator(chunk_size=10_000))
-    return PairwiseData(**{**data.__dict__, "skipped": judgments.count() - len(data.left)})
-
-
 # --- for other features -------------------------------------------------------------------
 
 def rater_scores_current(*, project: Project, kind: str = FitKind.BRADLEY_TERRY
@@ -297,6 +146,8 @@ def rater_score_current(*, project: Project, rater: AbstractBaseUser,
 
 
 # --- the lead's dashboard -----------------------------------------------------------------
+
+BASELINE_ID = "constant"  # the coin in the evaluation table (modeling.reports.pairwise)
 
 @dataclass(frozen=True)
 class PositionBias:
@@ -344,13 +195,19 @@ class FitDashboard:
     n_items: int
     raters: list[Any]
     position_bias: PositionBias | None
-    evaluation: dict[str, Any] | None
+    evaluation: EvaluationJson | None
     evaluation_run: FitRun | None
     history: list[FitRun]
 
     @property
-    def win_rates(self) -> dict[str, Any]:
-        return self.current.metrics.get("win_rates", {}) if self.current else {}
+    def win_rates(self) -> WinRatesJson:
+        return pairwise_metrics(self.current).get("win_rates", {}) if self.current else {}
+
+
+def pairwise_metrics(run: FitRun) -> PairwiseMetrics:
+    """A Bradley-Terry run's stored summary, typed (written by its kind's results)."""
+    metrics: PairwiseMetrics = run.metrics
+    return metrics
 
 
 def fit_dashboard(*, project: Project, kind: str = FitKind.BRADLEY_TERRY,
@@ -368,13 +225,13 @@ def fit_dashboard(*, project: Project, kind: str = FitKind.BRADLEY_TERRY,
         raters=list(current.rater_scores.select_related("rater")
                     .order_by("reliability", "rater__username")) if current else [],
         position_bias=_position_bias(current),
-        evaluation=evaluation_run.metrics.get("evaluation") if evaluation_run else None,
+        evaluation=pairwise_metrics(evaluation_run).get("evaluation") if evaluation_run else None,
         evaluation_run=evaluation_run,
         history=fit_run_history(project=project, kind=kind))
 
 
 def _position_bias(run: FitRun | None) -> PositionBias | None:
-    bias = run.metrics.get("position_bias") if run else None
+    bias = pairwise_metrics(run).get("position_bias") if run else None
     if not bias:
         return None
     return PositionBias(bias["estimate"], bias["lower"], bias["upper"])
@@ -390,11 +247,11 @@ def fit_dashboard_state(*, project: Project, kind: str = FitKind.BRADLEY_TERRY) 
     return f"{current or 0}.{latest[0]}.{latest[1]}" if latest else "none"
 
 
-def fit_evaluation_advice(evaluation: dict[str, Any] | None) -> list[str]:
+def fit_evaluation_advice(evaluation: EvaluationJson | None) -> list[str]:
     """What the cross-validated evaluation says a lead could do, in words."""
     if not evaluation or "models" not in evaluation:
         return []
-    models = [row for row in evaluation["models"] if row["name"] != "constant 0.5"
+    models = [row for row in evaluation["models"] if row["id"] != BASELINE_ID
               and row["log_loss"] is not None]
     fitted = next((row for row in models if row["fitted"]), None)
     advice = []

@@ -1,16 +1,17 @@
 """Fit runs: request (idempotent per data version), start, record results, fail, reconcile.
 
 The web process only writes rows and sends the task *by name* after the commit, so it
-never imports the math (or torch). The worker (modeling/tasks.py) calls
+never imports the math (or torch). The worker (annotations/tasks/fits.py) calls
 :func:`fit_run_start`, computes, and calls :func:`fit_run_record_results` or
-:func:`fit_run_fail`. Results and the flip to ``succeeded`` are one transaction.
+:func:`fit_run_fail`. Results, the kind's extra outputs and the flip to ``succeeded`` are
+one transaction. What each kind reads and writes: ``annotations/fit_kinds/``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
@@ -21,30 +22,34 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from annotations.fit_kinds import KINDS, FitKindSpec, FitResults, fit_kind_spec
 from annotations.models import (
     FitRun,
     FitStatus,
     FitTrigger,
     ItemScore,
+    PairwiseJudgment,
     Project,
     RaterScore,
     SourceScore,
 )
 from annotations.models.fits import ACTIVE_FIT_STATUSES, FINISHED_FIT_STATUSES
 from annotations.selectors.fits import (
-    FIT_KINDS,
     fit_data_count,
     fit_data_digest,
     fit_data_version,
-    fit_kind_spec,
     fit_run_latest_version,
     fit_runs_stale,
 )
 from annotations.services.gating import quality_gate_after_fit
 
+__all__ = ["FitRequest", "FitResults", "fit_run_fail", "fit_run_record_results",
+           "fit_run_request", "fit_run_start", "fit_runs_reconcile",
+           "fit_trigger_after_judgment", "fit_trigger_for_kind"]
+
 logger = logging.getLogger(__name__)
 
-FIT_TASK = "modeling.tasks.fit_run_execute"
+FIT_TASK = "annotations.tasks.fits.fit_run_execute"
 MAX_ERROR_CHARS = 4000
 
 
@@ -54,29 +59,15 @@ class FitRequest:
     queued: bool  # False: a run for this data version already existed (a no-op)
 
 
-@dataclass
-class FitResults:
-    """What a fitter hands back: the run's summary and unsaved score rows (``run`` unset)."""
-
-    n_data: int
-    device: str = ""
-    n_iter: int | None = None
-    converged: bool | None = None
-    log_likelihood: float | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    item_scores: Sequence[ItemScore] = ()
-    source_scores: Sequence[SourceScore] = ()
-    rater_scores: Sequence[RaterScore] = ()
-
-
 def fit_run_request(*, project: Project, kind: str, trigger: str,
                     requested_by: AbstractBaseUser | None = None,
                     options: Mapping[str, Any] | None = None) -> FitRequest:
     """Queue a fit of ``kind`` on the project's data as of now.
 
-    A run for the same data (version and digest) is reused and nothing is queued, except
-    that a manual request re-queues a *failed* run. ``ValidationError`` when there is
+    A run for the same data (version and digest) is looked up and nothing is queued,
+    except that a manual request re-queues a *failed* run. Creators of a run are
+    serialized by a lock on the project row, so a concurrent duplicate finds the first
+    one instead of violating the unique constraint. ``ValidationError`` when there is
     nothing to fit or an option is bad; nothing is written then.
     """
     spec = _spec_or_error(kind)
@@ -86,12 +77,17 @@ def fit_run_request(*, project: Project, kind: str, trigger: str,
     if not spec.applies_to(project) or digest.startswith("0:"):
         raise ValidationError(f"Nothing to fit yet: this project has no {spec.noun} (skipped, "
                               "undone, rejected and excluded ones do not count).")
+    same_data = {"project": project, "kind": kind, "data_version": version,
+                 "data_digest": digest}
     with transaction.atomic():
-        run, created = FitRun.objects.get_or_create(
-            project=project, kind=kind, data_version=version, data_digest=digest,
-            defaults={"options": checked, "trigger": trigger, "requested_by": requested_by,
-                      "enqueued_at": timezone.now()})
-        if not created and not _requeue_failed(run, trigger):
+        run = FitRun.objects.filter(**same_data).first()
+        if run is None:
+            Project.objects.select_for_update().filter(pk=project.pk).values("pk").first()
+            run = FitRun.objects.filter(**same_data).first()
+        if run is None:
+            run = FitRun.objects.create(**same_data, options=checked, trigger=trigger,
+                                        requested_by=requested_by, enqueued_at=timezone.now())
+        elif not _requeue_failed(run, trigger):
             return FitRequest(run, queued=False)
         _send_after_commit(run.pk)
     return FitRequest(run, queued=True)
@@ -101,8 +97,8 @@ def fit_trigger_after_judgment(*, project: Project) -> list[FitRun]:
     """After a judgment is committed: request every pairwise kind whose data grew by
     ``project.fit_every_n`` since its newest run (two indexed queries per kind)."""
     requested = []
-    for spec in FIT_KINDS.values():
-        if spec.data_model._meta.model_name != "pairwisejudgment":
+    for spec in KINDS.values():
+        if spec.rows is not PairwiseJudgment:
             continue
         run = fit_trigger_for_kind(project=project, kind=spec.kind)
         if run is not None:
@@ -149,8 +145,9 @@ def fit_run_start(*, run_id: int, worker: str = "", device: str = "") -> FitRun 
 
 
 def fit_run_record_results(*, run: FitRun, results: FitResults) -> bool:
-    """Write the results and mark the run succeeded, in one transaction. ``False`` (and
-    nothing written) when the run is no longer running, e.g. a duplicate delivery won."""
+    """Write the results (scores, then each of ``results.outputs``) and mark the run
+    succeeded, in one transaction. ``False`` (and nothing written) when the run is no
+    longer running, e.g. a duplicate delivery won."""
     with transaction.atomic():
         locked = FitRun.objects.select_for_update().filter(pk=run.pk).first()
         if locked is None or locked.status != FitStatus.RUNNING:
@@ -161,9 +158,11 @@ def fit_run_record_results(*, run: FitRun, results: FitResults) -> bool:
         ItemScore.objects.bulk_create(results.item_scores, batch_size=2000)
         SourceScore.objects.bulk_create(results.source_scores, batch_size=2000)
         RaterScore.objects.bulk_create(results.rater_scores, batch_size=2000)
+        for output in results.outputs:
+            output.write(locked)
         locked.n_data, locked.n_iter = results.n_data, results.n_iter
         locked.converged, locked.log_likelihood = results.converged, results.log_likelihood
-        locked.metrics, locked.warnings = results.metrics, list(results.warnings)
+        locked.metrics, locked.warnings = dict(results.metrics), list(results.warnings)
         locked.device = results.device[:40] or locked.device
         _finish(locked, FitStatus.SUCCEEDED, error="")
         # Fit-based quality gates (Crowd-BT reliability, infit/outfit) see the new numbers.
@@ -203,14 +202,15 @@ def fit_runs_reconcile() -> list[int]:
     return resent
 
 
-def _spec_or_error(kind: str):
+def _spec_or_error(kind: str) -> FitKindSpec[Any, Any, Any]:
     try:
         return fit_kind_spec(kind)
     except ValueError as error:
         raise ValidationError({"kind": str(error)}) from None
 
 
-def _checked_options(spec, options: Mapping[str, Any]) -> dict[str, Any]:
+def _checked_options(spec: FitKindSpec[Any, Any, Any], options: Mapping[str, Any]
+                     ) -> dict[str, Any]:
     try:
         return spec.check_options(options)
     except ValueError as error:

@@ -4,11 +4,12 @@ rests on enough judgments, and tell the project's leads.
 Each signal is a pluggable :class:`SignalSource` (registered in ``SIGNAL_SOURCES``) that
 returns, per rater, a value and the number of judgments behind it. Gold accuracy is computed
 here from gold pairs; Crowd-BT reliability and Rasch infit/outfit are read from the latest
-succeeded fit of the matching kind (``RaterScore`` rows); a source whose numbers do not
-exist yet (no fit, or a kind without that number) simply reports nobody, so a gate on it
-waits. Evaluation runs after each judgment (gold gates, for that rater) and after each fit
-(every gate of the project), and is idempotent: a paused rater is skipped, and a rater a
-lead resumed is paused again by the same gate only on ``min_judgments`` more judgments.
+succeeded Bradley-Terry or many-facet Rasch fit (``RaterScore`` rows); a source whose
+numbers do not exist yet (no fit, or a kind without that number) simply reports nobody,
+so a gate on it waits. Evaluation runs after each judgment (gold gates, for that rater)
+and after each fit (every gate of the project), and is idempotent: a paused rater is
+skipped, and a rater a lead resumed is paused again by the same gate only on
+``min_judgments`` more judgments.
 """
 
 from __future__ import annotations
@@ -92,14 +93,8 @@ class FitRaterNumber:
 SIGNAL_SOURCES: dict[str, SignalSource] = {
     GateSignal.GOLD_ACCURACY: GoldAccuracy(),
     GateSignal.CROWD_BT_RELIABILITY: FitRaterNumber((FitKind.BRADLEY_TERRY,)),
-    GateSignal.RASCH_INFIT: FitRaterNumber((FitKind.FACETS, FitKind.RASCH), "infit"),
-    GateSignal.RASCH_OUTFIT: FitRaterNumber((FitKind.FACETS, FitKind.RASCH), "outfit"),
-}
-DEFAULTS = {  # signal: (comparison, threshold), what the gate form proposes
-    GateSignal.GOLD_ACCURACY: (GateComparison.BELOW, 0.6),
-    GateSignal.CROWD_BT_RELIABILITY: (GateComparison.BELOW, 0.6),
-    GateSignal.RASCH_INFIT: (GateComparison.ABOVE, 1.5),
-    GateSignal.RASCH_OUTFIT: (GateComparison.ABOVE, 1.5),
+    GateSignal.RASCH_INFIT: FitRaterNumber((FitKind.FACETS,), "infit"),
+    GateSignal.RASCH_OUTFIT: FitRaterNumber((FitKind.FACETS,), "outfit"),
 }
 
 

@@ -21,6 +21,7 @@ from django.utils.safestring import SafeString
 from annotations import plots
 from annotations.access import Capability, ProjectAccess
 from annotations.models import FitKind, FitTrigger, Project
+from annotations.policy import fit_policy
 from annotations.selectors.fits import (
     FitDashboard,
     fit_dashboard,
@@ -31,6 +32,7 @@ from annotations.selectors.fits import (
 )
 from annotations.services.fits import fit_run_request
 from annotations.views.common import project_view
+from modeling.reports.types import EvaluationJson, EvaluationModelJson
 
 KIND = FitKind.BRADLEY_TERRY
 POLL_PENDING_SECONDS, POLL_IDLE_SECONDS = 5, 30
@@ -93,12 +95,12 @@ def _status_context(access: ProjectAccess, *, shown_state: str | None) -> dict[s
 
 def _panels_context(project: Project) -> dict[str, Any]:
     board = fit_dashboard(project=project, kind=KIND)
-    return {"dashboard": board, "plots": _plots(board),
+    return {"dashboard": board, "plots": _plots(board), "policy": fit_policy(),
             "advice": fit_evaluation_advice(board.evaluation),
             "fitted_model": _fitted_row(board.evaluation)}
 
 
-def _fitted_row(evaluation: dict[str, Any] | None) -> dict[str, Any] | None:
+def _fitted_row(evaluation: EvaluationJson | None) -> EvaluationModelJson | None:
     rows = (evaluation or {}).get("models", [])
     return next((row for row in rows if row["fitted"]), None)
 
@@ -127,7 +129,7 @@ def _plots(board: FitDashboard) -> dict[str, SafeString]:
     return figures
 
 
-def _evaluation_plots(evaluation: dict[str, Any] | None) -> dict[str, SafeString]:
+def _evaluation_plots(evaluation: EvaluationJson | None) -> dict[str, SafeString]:
     figures: dict[str, SafeString] = {}
     fitted = _fitted_row(evaluation)
     if fitted:

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from annotations.access import Capability, ProjectAccess, project_item_get_for_user
+from annotations.fit_kinds import fit_kind_spec
 from annotations.selectors.fine_grained_results import (
     fine_item_page,
     fine_raters_page,
@@ -51,7 +52,7 @@ def fine_refit(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        queued = [r.run.get_kind_display() for r in requests if r.queued]
+        queued = [fit_kind_spec(r.run.kind).label for r in requests if r.queued]
         messages.success(request, f"Queued: {', '.join(queued)}." if queued else
                          "The fits on this data exist already.")
     target = "fine-raters" if request.POST.get("next") == "raters" else "fine-results"

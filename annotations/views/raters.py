@@ -30,9 +30,10 @@ from annotations.forms_pools import (
     StatusForm,
 )
 from annotations.models import Membership, Notification, QualityGate
+from annotations.policy import quality_gate_proposals
 from annotations.selectors.raters import my_quality, rater_rows_for_project
 from annotations.services.audit import Actor
-from annotations.services.gating import DEFAULTS, quality_gate_set
+from annotations.services.gating import quality_gate_set
 from annotations.services.notifications import notification_dismiss
 from annotations.services.pools import pool_attach_project, pool_detach_project
 from annotations.services.raters import (
@@ -154,7 +155,7 @@ def _raters_page(request: HttpRequest, access: ProjectAccess, *, status: int = 2
                  **forms: object) -> HttpResponse:
     project = access.project
     gate_defaults = {signal: {"comparison": comparison, "threshold": threshold}
-                     for signal, (comparison, threshold) in DEFAULTS.items()}
+                     for signal, (comparison, threshold) in quality_gate_proposals().items()}
     return render(request, "annotations/raters/project.html", {
         "project": project, "rows": rater_rows_for_project(project),
         "notices": Notification.objects.filter(project=project, dismissed_at__isnull=True),

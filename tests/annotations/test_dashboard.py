@@ -10,7 +10,7 @@ from django.urls import reverse
 from annotations.models import FitRun, FitStatus, FitTrigger, Outcome, Role
 from annotations.selectors.fits import fit_dashboard_state
 from annotations.services.fits import fit_run_fail, fit_run_request
-from modeling.tasks import fit_run_execute
+from annotations.tasks.fits import fit_run_execute
 from tests.annotations.helpers import table_counts
 from tests.annotations.test_fits import FAST, add_items, add_judgments, raters, run_fit
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory

@@ -28,8 +28,8 @@ from annotations.services.fine_grained import (
     annotation_submit,
     fine_grained_fits_request,
 )
+from annotations.tasks.fits import fit_run_execute
 from modeling.agreement import krippendorff_alpha
-from modeling.tasks import fit_run_execute
 from tests.annotations.fine_grained_setup import make_fine_grained
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 

@@ -37,8 +37,8 @@ from annotations.services.fits import (
     fit_runs_reconcile,
 )
 from annotations.services.judgments import JudgmentInput, assignment_for_rater, judgment_submit
-from modeling import tasks
-from modeling.tasks import fit_run_execute
+from annotations.tasks import fits as fit_tasks
+from annotations.tasks.fits import fit_run_execute
 from tests.annotations.helpers import table_counts
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 
@@ -215,7 +215,7 @@ def test_request_sends_the_task_by_name_after_commit(judged, monkeypatch,
     with django_capture_on_commit_callbacks(execute=True):
         request = fit_run_request(project=project, kind=BT, trigger=FitTrigger.MANUAL)
         assert sent == []  # nothing leaves before the commit
-    assert sent == [("modeling.tasks.fit_run_execute", [request.run.pk])]
+    assert sent == [("annotations.tasks.fits.fit_run_execute", [request.run.pk])]
 
 
 def test_broker_outage_loses_nothing(judged, monkeypatch, django_capture_on_commit_callbacks):
@@ -296,7 +296,7 @@ def test_transient_errors_are_retried_then_the_run_fails_after_bounded_attempts(
         calls.append(run.pk)
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setitem(tasks.FITTERS, BT, tasks.Fitter(BT, flaky, False))
+    monkeypatch.setattr(fit_tasks, "fit_run_compute", flaky)
     request = fit_run_request(project=project, kind=BT, trigger=FitTrigger.MANUAL)
     fit_run_execute.apply(args=[request.run.pk])
     run = FitRun.objects.get()
@@ -510,9 +510,9 @@ def test_fit_command_runs_synchronously(judged, capsys):
 
 
 def test_beat_schedules_the_reconciler_task(settings):
-    from modeling.tasks import fit_runs_reconcile_task
+    from annotations.tasks.fits import fit_runs_reconcile_task
 
     entry = settings.CELERY_BEAT_SCHEDULE["fit-runs-reconcile"]
     assert entry["task"] == fit_runs_reconcile_task.name
     assert entry["options"]["queue"] == "default"
-    assert current_app.conf.task_routes["modeling.tasks.*"]["queue"] == "modeling"
+    assert current_app.conf.task_routes[fit_run_execute.name]["queue"] == "modeling"

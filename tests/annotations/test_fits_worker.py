@@ -52,4 +52,4 @@ def test_judgments_trigger_a_fit_that_a_real_worker_runs(monkeypatch):
     assert run.n_data == 12
     assert run.worker.startswith("test-")
     assert SourceScore.objects.filter(run=run).count() == 4
-    assert "modeling.tasks.fit_run_execute" in output
+    assert "annotations.tasks.fits.fit_run_execute" in output

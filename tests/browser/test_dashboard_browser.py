@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from annotations.models import FitRun, FitStatus, Role
-from modeling.tasks import fit_run_execute
+from annotations.tasks.fits import fit_run_execute
 from tests.annotations.test_fits import add_items, add_judgments, raters, run_fit
 from tests.browser.helpers import log_in
 from tests.factories import MembershipFactory, ProjectFactory, UserFactory

@@ -7,6 +7,7 @@ from celery import current_app
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from annotations.fit_kinds import KINDS
 from annotations.management.commands._project import project_from_argument
 from annotations.models import FitKind, FitRun, FitTrigger
 from annotations.services.fits import FIT_TASK, fit_run_request
@@ -18,7 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("project", help="Project id or slug.")
-        parser.add_argument("--kind", default=FitKind.BRADLEY_TERRY, choices=FitKind.values)
+        parser.add_argument("--kind", default=FitKind.BRADLEY_TERRY, choices=sorted(KINDS))
         parser.add_argument("--sync", action="store_true",
                             help="Run the fit in this process and wait for it.")
         parser.add_argument("--alpha", type=float, help="Prior precision (0: plain ML).")

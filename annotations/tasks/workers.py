@@ -1,4 +1,4 @@
-"""Light Celery tasks on the default queue (fits live in :mod:`modeling.tasks`)."""
+"""Light tasks on the default queue: worker liveness."""
 
 from __future__ import annotations
 
