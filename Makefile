@@ -6,11 +6,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/feedback
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+PORT ?= 8000
+ADDRPORT ?= 127.0.0.1:$(PORT)
 
 .PHONY: help demo test test-sqlite lint bench chromium clean
 
 help:
 	@echo "make demo   - install, migrate, load demo data, serve the app with a Celery worker"
+	@echo "              (make demo PORT=8001, or ADDRPORT=0.0.0.0:8001)"
 	@echo "make test   - install what the tests need and run the whole suite"
 	@echo "make lint   - ruff and the import-layer contracts"
 	@echo "make bench  - peer benchmarks (slow; prints tables)"
@@ -26,7 +29,7 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	@touch $@
 
 demo: $(VENV)/.runtime
-	DEBUG=$${DEBUG:-1} $(PY) manage.py demo
+	DEBUG=$${DEBUG:-1} $(PY) manage.py demo --addrport $(ADDRPORT)
 
 # Debian's chromium drives the browser tests (Playwright cannot download browsers here).
 chromium:

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -55,6 +55,39 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 }
 
 User = AbstractBaseUser | AnonymousUser
+
+
+class Task(StrEnum):
+    """The two kinds of work a project may offer (``Project.kind`` says which)."""
+
+    PAIRWISE = "pairwise"  # pairs, their dashboard, gold pairs, reviews, crowd studies
+    FINE_GRAINED = "fine_grained"  # spans and ratings of single items, their results
+
+    @property
+    def label(self) -> str:
+        return {Task.PAIRWISE: "pairwise comparison",
+                Task.FINE_GRAINED: "fine-grained annotation"}[self]
+
+
+def project_offers(project: Project, task: Task) -> bool:
+    """Whether the project's kind includes ``task`` (a project of kind "both" offers both)."""
+    return project.is_pairwise if task is Task.PAIRWISE else project.is_fine_grained
+
+
+def project_require_task(project: Project, task: Task) -> None:
+    """For services, whichever interface calls them (pages, API, commands): serving or
+    recording work of a task the project does not offer is a ``ValidationError``."""
+    if not project_offers(project, task):
+        raise ValidationError(str(TaskNotOffered(project, task)))
+
+
+class TaskNotOffered(Http404):
+    """A page or action of a task the project's kind does not include: 404, as for any
+    page that does not exist (the message says why)."""
+
+    def __init__(self, project: Project, task: Task) -> None:
+        super().__init__(f"This project ({project.get_kind_display().lower()}) has no "
+                         f"{task.label}.")
 
 
 class ServingRefused(PermissionDenied):
@@ -103,9 +136,17 @@ def can_create_projects(user: User) -> bool:
 
 
 def project_get_for_user(user: User, project_id: int | str, *,
-                         need: Capability) -> ProjectAccess:
-    """Return the project with what ``user`` may do in it, or raise 404/403."""
-    project_id = _as_int(project_id)
+                         need: Capability, task: Task | None = None) -> ProjectAccess:
+    """Return the project with what ``user`` may do in it, or raise 404/403. With ``task``,
+    a project whose kind does not include that task is 404 (:class:`TaskNotOffered`),
+    checked after who may see it, so that outsiders learn nothing about its kind."""
+    access = _project_access(user, _as_int(project_id), need)
+    if task is not None and not project_offers(access.project, task):
+        raise TaskNotOffered(access.project, task)
+    return access
+
+
+def _project_access(user: User, project_id: int, need: Capability) -> ProjectAccess:
     if not user.is_authenticated:
         raise Http404("No such project")
     membership = (Membership.objects.select_related("project")

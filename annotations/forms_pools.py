@@ -65,6 +65,13 @@ class GateForm(forms.Form):
     min_judgments = forms.IntegerField(min_value=1, initial=10, label="After at least")
     enabled = forms.BooleanField(required=False, initial=True)
 
+    def __init__(self, *args: object, signals: list[str] | None = None,
+                 **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if signals is not None:  # only the signals of the project's kind
+            self.fields["signal"].choices = [choice for choice in GateSignal.choices
+                                             if choice[0] in signals]
+
     def to_config(self) -> GateConfig:
         return GateConfig(**self.cleaned_data)
 

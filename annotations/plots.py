@@ -4,6 +4,13 @@ Every text and attribute value is escaped here, so names of sources, items and r
 (which are untrusted) can go straight in; :meth:`Svg.render` returns markup that templates
 may include as is. Styling uses SVG presentation attributes (``fill``, ``stroke``) and
 classes, never ``style`` attributes, so the strict Content-Security-Policy holds.
+
+Colours follow the page's theme: every themed mark has a class (``ink``, ``muted``,
+``grid``, ``accent``, ``blank``, ``no-data``) that static/css/app.css colours with the
+theme's custom properties (light or dark, ``prefers-color-scheme``); the presentation
+attributes are the light theme, for an SVG shown on its own. Text on a heat-map cell sits on
+a fixed colour, so it is black or white, whichever contrasts more with that cell (WCAG AA,
+4.5:1 at least). Every text is at least 12 px.
 """
 
 from __future__ import annotations
@@ -15,10 +22,15 @@ from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
-FONT = 12
+FONT = 12  # the smallest text of any plot (tick labels included)
+TITLE_FONT = 13
 LABEL_CHARS = 28
 INK, MUTED, GRID, ACCENT = "#1c2330", "#5f6b7a", "#dde2e8", "#2f5bd3"
-NO_DATA = "#eef0f3"
+NO_DATA, BLANK = "#eef0f3", "#ffffff"
+CLASS_OF = {INK: "ink", MUTED: "muted", GRID: "grid", ACCENT: "accent", NO_DATA: "no-data",
+            BLANK: "blank"}
+CELL_TEXT_DARK, CELL_TEXT_LIGHT = "#000000", "#ffffff"
+CHAR_WIDTH = 0.6  # of the font size: a generous estimate of a system-ui glyph's advance
 
 
 def _attribute_name(name: str) -> str:
@@ -53,13 +65,20 @@ class Svg:
     def text(self, x: float, y: float, text: str, *, anchor: str = "start",
              size: int = FONT, fill: str = INK, tooltip: str | None = None,
              **attributes: object) -> None:
-        self.element("text", text, x=x, y=y, font_size=size, fill=fill, text_anchor=anchor,
-                     tooltip=tooltip, **attributes)
+        self.element("text", text, x=x, y=y, font_size=max(size, FONT), fill=fill,
+                     text_anchor=anchor, tooltip=tooltip, class_=CLASS_OF.get(fill),
+                     **attributes)
 
     def line(self, x1: float, y1: float, x2: float, y2: float, *, stroke: str = GRID,
              width: float = 1.0, dash: str | None = None, tooltip: str | None = None) -> None:
         self.element("line", x1=x1, y1=y1, x2=x2, y2=y2, stroke=stroke, stroke_width=width,
-                     stroke_dasharray=dash, tooltip=tooltip)
+                     stroke_dasharray=dash, tooltip=tooltip, class_=CLASS_OF.get(stroke))
+
+    def mark(self, tag: str, *, colour: str, tooltip: str | None = None,
+             **attributes: object) -> None:
+        """A filled shape in a themed colour (``fill`` and its class)."""
+        self.element(tag, fill=colour, class_=CLASS_OF.get(colour), tooltip=tooltip,
+                     **attributes)
 
     def render(self) -> SafeString:
         head = (f'<svg xmlns="http://www.w3.org/2000/svg" class="{escape(self.css_class)}" '
@@ -75,15 +94,63 @@ def shorten(label: str, limit: int = LABEL_CHARS) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
+def text_width(text: str, size: int = FONT) -> float:
+    return len(text) * size * CHAR_WIDTH
+
+
+def _nice_number(value: float, *, rounded: bool) -> float:
+    """1, 2 or 5 times a power of ten near ``value`` (Heckbert, Graphics Gems 1990)."""
+    power = 10 ** math.floor(math.log10(value))
+    fraction = value / power
+    if rounded:
+        factor = 1 if fraction < 1.5 else 2 if fraction < 3 else 5 if fraction < 7 else 10
+    else:
+        factor = 1 if fraction <= 1 else 2 if fraction <= 2 else 5 if fraction <= 5 else 10
+    return factor * power
+
+
+def nice_range(low: float, high: float, count: int = 5) -> tuple[float, float, list[float]]:
+    """An axis covering [low, high] that starts and ends on a round tick, with about
+    ``count`` ticks (at least three): ``(start, end, ticks)``."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return 0.0, 1.0, [0.0, 0.5, 1.0]
+    if high <= low:
+        low, high = low - 0.5, high + 0.5
+    step = _nice_number(_nice_number(high - low, rounded=False) / max(count - 1, 2),
+                        rounded=True)
+    start, end = math.floor(low / step + 1e-9) * step, math.ceil(high / step - 1e-9) * step
+    ticks = [start + k * step for k in range(round((end - start) / step) + 1)]
+    return start, end, [0.0 if abs(tick) < step * 1e-9 else tick for tick in ticks]
+
+
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values covering [low, high] (1, 2, 5 times a power of ten apart)."""
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        return [low]
-    raw = (high - low) / max(count - 1, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(factor * power for factor in (1, 2, 5, 10) if factor * power >= raw)
-    first = math.ceil(low / step) * step
-    return [first + k * step for k in range(int((high - first) / step + 1e-9) + 1)]
+    """Round tick values within [low, high] (1, 2, 5 times a power of ten apart)."""
+    _start, _end, ticks = nice_range(low, high, count)
+    inside = [tick for tick in ticks if low - 1e-9 <= tick <= high + 1e-9]
+    return inside or ticks
+
+
+def tick_label(value: float, step: float) -> str:
+    """A tick value with as many decimals as the step between ticks needs."""
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step > 0 else 0
+    return f"{value:,.{decimals}f}"
+
+
+def contrast_ratio(first: str, second: str) -> float:
+    """WCAG 2 contrast ratio of two ``#rrggbb`` colours."""
+    def luminance(colour: str) -> float:
+        channels = [int(colour[k:k + 2], 16) / 255 for k in (1, 3, 5)]
+        red, green, blue = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+                            for c in channels)
+        return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+    lighter, darker = sorted((luminance(first), luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def text_colour_on(background: str) -> str:
+    """Black or white, whichever contrasts more with ``background``."""
+    return max((CELL_TEXT_DARK, CELL_TEXT_LIGHT), key=lambda ink: contrast_ratio(ink, background))
 
 
 @dataclass(frozen=True)
@@ -100,37 +167,36 @@ class Interval:
 def forest_plot(rows: Sequence[Interval], *, title: str, axis_label: str,
                 reference: float | None = None, width: int = 640) -> SafeString:
     """Point estimates with intervals, one row each, in the order given."""
-    row_height, top, bottom, left, right = 24, 16, 44, 190, 24
+    row_height, top, bottom, left, right = 26, 16, 48, 200, 28
     height = top + bottom + row_height * max(len(rows), 1)
     svg = Svg(width, height, title=title)
     if not rows:
         svg.text(width / 2, height / 2, "nothing to show", anchor="middle", fill=MUTED)
         return svg.render()
-    low = min(row.lower for row in rows)
-    high = max(row.upper for row in rows)
-    if reference is not None:
-        low, high = min(low, reference), max(high, reference)
-    pad = (high - low) * 0.05 or 1.0
-    low, high = low - pad, high + pad
+    values = [row.lower for row in rows] + [row.upper for row in rows]
+    values += [reference] if reference is not None else []
+    low, high, ticks = nice_range(min(values), max(values), 5)
 
     def x(value: float) -> float:
         return left + (value - low) / (high - low) * (width - left - right)
 
     axis_y = top + row_height * len(rows)
-    for tick in nice_ticks(low, high):
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    for tick in ticks:
         svg.line(x(tick), top, x(tick), axis_y, stroke=GRID)
-        svg.text(x(tick), axis_y + 16, _number(tick), anchor="middle", size=11, fill=MUTED)
+        svg.text(x(tick), axis_y + 17, tick_label(tick, step), anchor="middle", fill=MUTED)
+    svg.line(x(low), axis_y, x(high), axis_y, stroke=MUTED)
     if reference is not None:
         svg.line(x(reference), top, x(reference), axis_y, stroke=MUTED, dash="4 3")
     svg.text(left + (width - left - right) / 2, height - 8, axis_label, anchor="middle",
-             fill=MUTED)
+             size=TITLE_FONT, fill=MUTED)
     for index, row in enumerate(rows):
         y = top + row_height * index + row_height / 2
         tip = (f"{row.label}: {row.estimate:.0f} (95 % interval {row.lower:.0f} to "
                f"{row.upper:.0f}){' · ' + row.note if row.note else ''}")
         svg.text(left - 8, y + 4, shorten(row.label), anchor="end", tooltip=row.label)
         svg.line(x(row.lower), y, x(row.upper), y, stroke=ACCENT, width=2.0, tooltip=tip)
-        svg.element("circle", cx=x(row.estimate), cy=y, r=4.5, fill=ACCENT, tooltip=tip)
+        svg.mark("circle", colour=ACCENT, cx=x(row.estimate), cy=y, r=4.5, tooltip=tip)
     return svg.render()
 
 
@@ -147,47 +213,54 @@ def diverging_colour(value: float) -> str:
     return _blend((247, 247, 247), (5, 113, 176), (value - 0.5) / 0.5)
 
 
+HEATMAP_CAPTION = "row's win rate against the column, in % (ties left out)"
+
+
 def win_rate_heatmap(names: Sequence[str], win_rate: Sequence[Sequence[float | None]],
                      comparisons: Sequence[Sequence[float]], *, title: str) -> SafeString:
-    """Row i, column j: how often i beat j (decisive comparisons; ties left out)."""
+    """Row i, column j: how often i beat j (decisive comparisons; ties left out). Rows and
+    columns come in the order given (the leaderboard's, best first)."""
     n = len(names)
-    cell = 44 if n <= 10 else max(18, 440 // max(n, 1))
-    left, top = 170, 110
-    width, height = left + cell * n + 100, top + cell * n + 34  # room for slanted labels
+    cell = 44 if n <= 10 else max(20, 440 // max(n, 1))
+    left, top = 180, 120
+    slanted = max((text_width(shorten(name, 18)) for name in names), default=0) * 0.77
+    width = max(left + cell * n + slanted, text_width(HEATMAP_CAPTION) + 16)
+    height = top + cell * n + 40
     svg = Svg(width, height, title=title)
     for j, name in enumerate(names):
         cx = left + cell * j + cell / 2
-        svg.text(cx, top - 8, shorten(name, 18), anchor="start", size=11, tooltip=name,
+        svg.text(cx, top - 8, shorten(name, 18), anchor="start", tooltip=name,
                  transform=f"rotate(-40 {_number(cx)} {_number(top - 8)})")
     for i, row_name in enumerate(names):
         y = top + cell * i
-        svg.text(left - 8, y + cell / 2 + 4, shorten(row_name, 24), anchor="end", size=11,
-                 tooltip=row_name)
+        svg.text(left - 8, y + cell / 2 + 4, shorten(row_name, 24), anchor="end",
+                 tooltip=f"{i + 1}. {row_name}")
         for j, column_name in enumerate(names):
             _heat_cell(svg, left + cell * j, y, cell, i == j, win_rate[i][j],
                        comparisons[i][j], row_name, column_name)
-    svg.text(left, height - 10, "row's win rate against the column (ties left out)",
-             size=11, fill=MUTED)
+    svg.text(8, height - 12, HEATMAP_CAPTION, fill=MUTED)
     return svg.render()
 
 
 def _heat_cell(svg: Svg, x: float, y: float, size: float, diagonal: bool,
                rate: float | None, count: float, row_name: str, column_name: str) -> None:
     if diagonal:
-        svg.element("rect", x=x, y=y, width=size, height=size, fill="#ffffff", stroke=GRID)
+        svg.mark("rect", colour=BLANK, x=x, y=y, width=size, height=size, stroke=GRID)
         return
     if rate is None:
         tip = f"{row_name} and {column_name} were never compared decisively"
-        svg.element("rect", x=x, y=y, width=size, height=size, fill=NO_DATA, stroke=GRID,
-                    tooltip=tip)
+        svg.mark("rect", colour=NO_DATA, x=x, y=y, width=size, height=size, stroke=GRID,
+                 tooltip=tip)
         return
     tip = (f"{row_name} beat {column_name} in {rate:.0%} of decisive comparisons "
            f"({count:.0f} comparisons in all)")
-    svg.element("rect", x=x, y=y, width=size, height=size, fill=diverging_colour(rate),
-                stroke="#ffffff", tooltip=tip)
+    colour = diverging_colour(rate)
+    svg.element("rect", x=x, y=y, width=size, height=size, fill=colour, stroke="#ffffff",
+                tooltip=tip)
     if size >= 30:
-        svg.text(x + size / 2, y + size / 2 + 4, f"{rate * 100:.0f}", anchor="middle",
-                 size=11, fill="#ffffff" if abs(rate - 0.5) > 0.3 else INK, tooltip=tip)
+        svg.element("text", f"{rate * 100:.0f}", x=x + size / 2, y=y + size / 2 + 4,
+                    font_size=FONT, fill=text_colour_on(colour), text_anchor="middle",
+                    class_="on-cell", tooltip=tip)
 
 
 @dataclass(frozen=True)
@@ -200,8 +273,8 @@ class CalibrationPoint:
 def reliability_diagram(points: Sequence[CalibrationPoint], *, title: str,
                         size: int = 300) -> SafeString:
     """Mean prediction against observed frequency per bin; the diagonal is perfect."""
-    margin = 44
-    svg = Svg(size + margin + 16, size + margin + 16, title=title)
+    margin = 50
+    svg = Svg(size + margin + 20, size + margin + 20, title=title)
 
     def x(value: float) -> float:
         return margin + value * size
@@ -212,25 +285,24 @@ def reliability_diagram(points: Sequence[CalibrationPoint], *, title: str,
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         svg.line(x(tick), y(0), x(tick), y(1), stroke=GRID)
         svg.line(x(0), y(tick), x(1), y(tick), stroke=GRID)
-        svg.text(x(tick), y(0) + 15, _number(tick), anchor="middle", size=10, fill=MUTED)
-        svg.text(x(0) - 6, y(tick) + 4, _number(tick), anchor="end", size=10, fill=MUTED)
+        svg.text(x(tick), y(0) + 16, _number(tick), anchor="middle", fill=MUTED)
+        svg.text(x(0) - 6, y(tick) + 4, _number(tick), anchor="end", fill=MUTED)
     svg.line(x(0), y(0), x(1), y(1), stroke=MUTED, dash="4 3")
     total = sum(point.count for point in points) or 1.0
     shown = [point for point in points if point.count > 0]
     if len(shown) > 1:
-        svg.element("polyline", fill="none", stroke=ACCENT, stroke_width=1.5,
+        svg.element("polyline", fill="none", stroke=ACCENT, stroke_width=1.5, class_="accent-line",
                     points=" ".join(f"{_number(x(p.predicted))},{_number(y(p.observed))}"
                                     for p in shown))
     for point in shown:
         tip = (f"predicted {point.predicted:.2f}, observed {point.observed:.2f} "
                f"({point.count:.0f} judgments)")
-        svg.element("circle", cx=x(point.predicted), cy=y(point.observed),
-                    r=2.5 + 9 * math.sqrt(point.count / total), fill=ACCENT,
-                    fill_opacity="0.75", tooltip=tip)
-    svg.text(x(0.5), size + margin + 10, "predicted chance the left response wins",
-             anchor="middle", size=11, fill=MUTED)
-    svg.text(12, y(0.5), "observed", anchor="middle", size=11, fill=MUTED,
-             transform=f"rotate(-90 12 {_number(y(0.5))})")
+        svg.mark("circle", colour=ACCENT, cx=x(point.predicted), cy=y(point.observed),
+                 r=2.5 + 9 * math.sqrt(point.count / total), fill_opacity="0.75", tooltip=tip)
+    svg.text(x(0.5), size + margin + 12, "predicted chance the left response wins",
+             anchor="middle", fill=MUTED)
+    svg.text(14, y(0.5), "observed share", anchor="middle", fill=MUTED,
+             transform=f"rotate(-90 14 {_number(y(0.5))})")
     return svg.render()
 
 
@@ -242,21 +314,20 @@ class CurvePoint:
 
 
 def line_chart(points: Sequence[CurvePoint], *, title: str, x_label: str, y_label: str,
-               reference: float | None = None, width: int = 360, height: int = 220
+               reference: float | None = None, width: int = 380, height: int = 240
                ) -> SafeString:
-    """A line with ±1 SE bars, e.g. held-out log-loss against training judgments."""
-    left, right, top, bottom = 54, 16, 12, 40
+    """A line with ±1 SE bars, e.g. held-out log-loss against training judgments. Both
+    axes start and end on a labelled round tick (the x axis at 0)."""
+    left, right, top, bottom = 62, 18, 14, 46
     svg = Svg(width, height, title=title)
     finite = [p for p in points if math.isfinite(p.y)]
     if not finite:
         svg.text(width / 2, height / 2, "nothing to show", anchor="middle", fill=MUTED)
         return svg.render()
     spread = [p.y + s * (p.se or 0.0) for p in finite for s in (-1, 1)]
-    low, high = min(spread + ([reference] if reference else [])), max(
-        spread + ([reference] if reference else []))
-    pad = (high - low) * 0.1 or 0.05
-    low, high = low - pad, high + pad
-    x_low, x_high = 0.0, max(p.x for p in finite) * 1.05 or 1.0
+    spread += [reference] if reference is not None else []
+    low, high, y_ticks = nice_range(min(spread), max(spread), 5)
+    x_low, x_high, x_ticks = nice_range(0.0, max(p.x for p in finite) or 1.0, 5)
 
     def x(value: float) -> float:
         return left + (value - x_low) / (x_high - x_low) * (width - left - right)
@@ -264,24 +335,30 @@ def line_chart(points: Sequence[CurvePoint], *, title: str, x_label: str, y_labe
     def y(value: float) -> float:
         return top + (high - value) / (high - low) * (height - top - bottom)
 
-    for tick in nice_ticks(low, high, 4):
+    y_step = y_ticks[1] - y_ticks[0]
+    for tick in y_ticks:
         svg.line(x(x_low), y(tick), x(x_high), y(tick), stroke=GRID)
-        svg.text(left - 6, y(tick) + 4, _number(tick), anchor="end", size=10, fill=MUTED)
-    for tick in nice_ticks(x_low, x_high, 4):
-        svg.text(x(tick), height - bottom + 15, f"{tick:,.0f}", anchor="middle", size=10,
+        svg.text(left - 6, y(tick) + 4, tick_label(tick, y_step), anchor="end", fill=MUTED)
+    x_step = x_ticks[1] - x_ticks[0]
+    for tick in x_ticks:
+        svg.line(x(tick), y(low), x(tick), y(low) + 4, stroke=MUTED)
+        svg.text(x(tick), height - bottom + 18, tick_label(tick, x_step), anchor="middle",
                  fill=MUTED)
+    svg.line(x(x_low), y(low), x(x_high), y(low), stroke=MUTED)
+    svg.line(x(x_low), y(low), x(x_low), y(high), stroke=MUTED)
     if reference is not None:
         svg.line(x(x_low), y(reference), x(x_high), y(reference), stroke=MUTED, dash="4 3")
-    svg.element("polyline", fill="none", stroke=ACCENT, stroke_width=1.5,
+    svg.element("polyline", fill="none", stroke=ACCENT, stroke_width=1.5, class_="accent-line",
                 points=" ".join(f"{_number(x(p.x))},{_number(y(p.y))}" for p in finite))
     for point in finite:
         tip = f"{point.x:,.0f}: {point.y:.3f}" + (f" ± {point.se:.3f}" if point.se else "")
         if point.se:
             svg.line(x(point.x), y(point.y - point.se), x(point.x), y(point.y + point.se),
                      stroke=ACCENT)
-        svg.element("circle", cx=x(point.x), cy=y(point.y), r=3.5, fill=ACCENT, tooltip=tip)
-    svg.text(left + (width - left - right) / 2, height - 6, x_label, anchor="middle",
-             size=11, fill=MUTED)
-    svg.text(12, top + (height - top - bottom) / 2, y_label, anchor="middle", size=11,
-             fill=MUTED, transform=f"rotate(-90 12 {_number(top + (height - top - bottom) / 2)})")
+        svg.mark("circle", colour=ACCENT, cx=x(point.x), cy=y(point.y), r=3.5, tooltip=tip)
+    svg.text(left + (width - left - right) / 2, height - 8, x_label, anchor="middle",
+             fill=MUTED)
+    middle = top + (height - top - bottom) / 2
+    svg.text(14, middle, y_label, anchor="middle", fill=MUTED,
+             transform=f"rotate(-90 14 {_number(middle)})")
     return svg.render()

@@ -33,3 +33,8 @@ def render_markdown(text: str) -> str:
     html = _parser().render(text or "")
     return nh3.clean(html, tags=ALLOWED_TAGS, attributes=ALLOWED_ATTRIBUTES,
                      url_schemes=URL_SCHEMES, link_rel="noopener noreferrer nofollow")
+
+
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 group``, ``2 groups``, ``1,200 items`` (plural defaults to singular + "s")."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from annotations.management.commands.demo import base_url
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -81,3 +83,28 @@ def test_demo_serves_the_app_with_a_worker_and_stops_on_ctrl_c(tmp_path):
     assert stopped, f"processes left running after Ctrl-C:\n{output[-3000:]}"
     assert f"http://127.0.0.1:{port}/" in output
     assert "demo-annotator" in output
+    assert f"Invitation link (20 uses, shown once): http://127.0.0.1:{port}/invite/" in output
+    assert "No hostname was supplied" not in output
+
+
+@pytest.mark.parametrize(("arguments", "addrport"), [
+    ([], "127.0.0.1:8000"), (["PORT=8001"], "127.0.0.1:8001"),
+    (["ADDRPORT=0.0.0.0:9000"], "0.0.0.0:9000")])
+def test_make_demo_takes_another_port(arguments, addrport):
+    dry_run = subprocess.run(["make", "-n", "demo", *arguments], cwd=ROOT, check=True,
+                             capture_output=True, text=True).stdout
+    assert f"manage.py demo --addrport {addrport}" in dry_run
+
+
+@pytest.mark.parametrize(("addrport", "url"), [
+    ("8001", "http://127.0.0.1:8001"), ("0.0.0.0:9000", "http://127.0.0.1:9000"),
+    ("example.org:80", "http://example.org:80"), ("[::]:8000", "http://[::1]:8000")])
+def test_the_banner_shows_an_address_a_browser_opens(addrport, url):
+    assert base_url(addrport) == url
+
+
+def test_sqlite_side_files_are_ignored_by_git(tmp_path):
+    names = ["db.sqlite3", "db.sqlite3-wal", "db.sqlite3-shm", "db.sqlite3-journal"]
+    ignored = subprocess.run(["git", "check-ignore", *names], cwd=ROOT, capture_output=True,
+                             text=True).stdout.split()
+    assert ignored == names

@@ -21,9 +21,10 @@ DEMO_POOL = "Demo crowd pool"
 GOLD_GROUPS = ("photosynthesis", "binary-search", "tides", "haiku", "rainbow")
 
 
-def load_pools_demo(*, project: Project, admin: AbstractBaseUser, raters: list[str]
-                    ) -> list[str]:
-    """Set up the demo's pool, gold pairs, gate and an invitation; lines to print."""
+def load_pools_demo(*, project: Project, admin: AbstractBaseUser, raters: list[str],
+                    base_url: str = "http://127.0.0.1:8000") -> list[str]:
+    """Set up the demo's pool, gold pairs, gate and an invitation; lines to print (the
+    invitation as an absolute link under ``base_url``, the address the demo serves)."""
     if RaterPool.objects.filter(name=DEMO_POOL).exists():
         return [f"Rater pool: {DEMO_POOL} (already set up)"]
     actor = Actor(user=admin)
@@ -44,7 +45,7 @@ def load_pools_demo(*, project: Project, admin: AbstractBaseUser, raters: list[s
     return [f"Rater pool: {DEMO_POOL} with {len(raters)} raters, {pairs} gold pairs "
             "(gold rate 10 %), a gold-accuracy gate",
             f"Invitation link (20 uses, shown once): "
-            f"{reverse('invitation-accept', args=[issued.token])}"]
+            f"{base_url.rstrip('/')}{reverse('invitation-accept', args=[issued.token])}"]
 
 
 def _gold_csv(project: Project) -> bytes:

@@ -52,6 +52,10 @@ class Project(models.Model):
         return self.kind in (ProjectKind.PAIRWISE, ProjectKind.BOTH)
 
     @property
+    def is_fine_grained(self) -> bool:
+        return self.kind in (ProjectKind.FINE_GRAINED, ProjectKind.BOTH)
+
+    @property
     def has_strength(self) -> bool:
         return bool(self.strength_scale)
 

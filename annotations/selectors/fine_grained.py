@@ -17,7 +17,6 @@ from annotations.models import (
     FineGrainedConfig,
     Item,
     Project,
-    ProjectKind,
     RatingAttribute,
     SpanCategory,
 )
@@ -63,7 +62,7 @@ class TextPiece:
 
 
 def is_fine_grained(project: Project) -> bool:
-    return project.kind in (ProjectKind.FINE_GRAINED, ProjectKind.BOTH)
+    return project.is_fine_grained
 
 
 def fine_grained_task(project: Project) -> FineGrainedTask:
@@ -93,10 +92,6 @@ def item_next_for_rater(*, project: Project, rater: AbstractBaseUser, now: datet
 def annotation_draft_for_rater(*, rater: AbstractBaseUser, item: Item) -> dict[str, object]:
     draft = AnnotationDraft.objects.filter(rater=rater, item=item).first()
     return dict(draft.data) if draft else {}
-
-
-def annotation_count_for_rater(*, project: Project, rater: AbstractBaseUser) -> int:
-    return Annotation.objects.filter(project=project, rater=rater).count()
 
 
 _SPECIAL = re.compile(r"\r\n|\r|\x00")

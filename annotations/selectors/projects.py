@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Q, QuerySet, Sum
 
-from annotations.access import ROLE_CAPABILITIES, Capability, is_admin
-from annotations.models import Item, Membership, Outcome, PairwiseJudgment, Project
+from annotations.access import (
+    ROLE_CAPABILITIES,
+    Capability,
+    RaterNotActive,
+    RaterSuspended,
+    is_admin,
+)
+from annotations.models import (
+    Annotation,
+    Item,
+    Membership,
+    MembershipStatus,
+    Outcome,
+    PairwiseJudgment,
+    Project,
+    RaterState,
+    RaterStatus,
+)
+from annotations.selectors.sources import SourceTally, source_tally
 
 LIVE = Q(undone_at__isnull=True)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How much of a project's work one rater has answered (skips included)."""
+
+    done: int
+    total: int
+    noun: str  # "pairs" or "items"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
 
 
 @dataclass(frozen=True)
@@ -19,8 +49,9 @@ class ProjectRow:
     project: Project
     role: str  # "admin" for an administrator who is not a member
     status: str
-    done: int  # pairs this user has answered (skips included)
-    total: int  # pairs this user could answer
+    pairs: Progress | None  # None: the project has no pairwise task
+    items: Progress | None  # None: the project has no fine-grained task
+    refusal: str = ""  # why this rater cannot work now (paused, blocked here or everywhere)
 
     @property
     def can_annotate(self) -> bool:
@@ -31,21 +62,19 @@ class ProjectRow:
         return self.role == "admin" or Capability.VIEW in ROLE_CAPABILITIES[self.role]
 
     @property
-    def percent(self) -> int:
-        return round(100 * self.done / self.total) if self.total else 100
+    def done(self) -> int:
+        return self.pairs.done if self.pairs else 0
+
+    @property
+    def total(self) -> int:
+        return self.pairs.total if self.pairs else 0
 
 
 @dataclass(frozen=True)
-class SourceRecord:
-    source: str
-    wins: int
-    losses: int
-    ties: int
-
-    @property
-    def win_rate(self) -> float | None:
-        decided = self.wins + self.losses + self.ties
-        return (self.wins + 0.5 * self.ties) / decided if decided else None
+class RaterActivity:
+    username: str
+    count: int
+    mean_active_seconds: float
 
 
 @dataclass(frozen=True)
@@ -55,8 +84,12 @@ class ProjectSummary:
     pairs: int
     judgments: int
     skips: int
-    per_rater: list[tuple[str, int, float]]  # username, judgments, median active seconds
-    per_source: list[SourceRecord]
+    per_rater: list[RaterActivity]  # pairwise judgments, skips left out
+    sources: SourceTally | None  # None: the project has no pairwise task
+    annotations: int = 0  # fine-grained, skips left out
+    annotation_skips: int = 0
+    annotated_items: int = 0
+    per_annotator: list[RaterActivity] | None = None  # None: no fine-grained task
 
 
 def project_list_for_user(user: AbstractBaseUser) -> list[ProjectRow]:
@@ -65,14 +98,21 @@ def project_list_for_user(user: AbstractBaseUser) -> list[ProjectRow]:
                                    else Project.objects.filter(pk__in=memberships))
     projects = list(projects.order_by("name"))
     ids = [project.pk for project in projects]
-    done = _pairs_answered(user, ids)
-    totals = _pair_totals(ids)
-    return [ProjectRow(project=project,
-                       role=memberships[project.pk].role if project.pk in memberships else "admin",
-                       status=memberships[project.pk].status if project.pk in memberships
-                       else "active",
-                       done=done.get(project.pk, 0), total=totals.get(project.pk, 0))
-            for project in projects]
+    pairs_done, pair_totals = _pairs_answered(user, ids), _pair_totals(ids)
+    items_done, item_totals = _items_answered(user, ids), _item_totals(ids)
+    suspension = _global_refusal(user)
+    rows = []
+    for project in projects:
+        membership = memberships.get(project.pk)
+        rows.append(ProjectRow(
+            project=project, role=membership.role if membership else "admin",
+            status=membership.status if membership else "active",
+            pairs=(Progress(pairs_done.get(project.pk, 0), pair_totals.get(project.pk, 0),
+                            "pairs") if project.is_pairwise else None),
+            items=(Progress(items_done.get(project.pk, 0), item_totals.get(project.pk, 0),
+                            "items") if project.is_fine_grained else None),
+            refusal=_membership_refusal(membership) or suspension))
+    return rows
 
 
 def rater_pair_progress(*, project: Project, rater: AbstractBaseUser) -> tuple[int, int]:
@@ -81,19 +121,48 @@ def rater_pair_progress(*, project: Project, rater: AbstractBaseUser) -> tuple[i
             _pair_totals([project.pk]).get(project.pk, 0))
 
 
+def rater_item_progress(*, project: Project, rater: AbstractBaseUser) -> Progress:
+    """Items this rater has annotated or skipped, of the project's items."""
+    return Progress(_items_answered(rater, [project.pk]).get(project.pk, 0),
+                    _item_totals([project.pk]).get(project.pk, 0), "items")
+
+
+def _membership_refusal(membership: Membership | None) -> str:
+    if membership is None or membership.status == MembershipStatus.ACTIVE:
+        return ""
+    return str(RaterNotActive(membership))
+
+
+def _global_refusal(user: AbstractBaseUser) -> str:
+    rater_status = RaterStatus.objects.filter(user_id=user.pk).first()
+    if rater_status is None or rater_status.status == RaterState.ACTIVE:
+        return ""
+    return str(RaterSuspended(rater_status))
+
+
 def _pairs_answered(rater: AbstractBaseUser, project_ids: list[int]) -> dict[int, int]:
     return dict(PairwiseJudgment.objects.filter(LIVE, rater=rater, project_id__in=project_ids)
-                .values_list("project").annotate(n=Count("id")))
+                .values_list("project").annotate(n=Count("id")).order_by())
 
 
 def _pair_totals(project_ids: list[int]) -> dict[int, int]:
     """Pairs within groups, per project: sum over groups of n (n - 1) / 2."""
     totals: dict[int, int] = defaultdict(int)
     group_sizes = (Item.objects.filter(project_id__in=project_ids)
-                   .values_list("project", "group").annotate(n=Count("id")))
+                   .values_list("project", "group").annotate(n=Count("id")).order_by())
     for project_id, _group, size in group_sizes:
         totals[project_id] += size * (size - 1) // 2
     return totals
+
+
+def _items_answered(rater: AbstractBaseUser, project_ids: list[int]) -> dict[int, int]:
+    return dict(Annotation.objects.filter(rater=rater, project_id__in=project_ids)
+                .values_list("project").annotate(n=Count("id")).order_by())
+
+
+def _item_totals(project_ids: list[int]) -> dict[int, int]:
+    return dict(Item.objects.filter(project_id__in=project_ids).values_list("project")
+                .annotate(n=Count("id")).order_by())
 
 
 def project_members(project: Project) -> QuerySet[Membership]:
@@ -101,42 +170,59 @@ def project_members(project: Project) -> QuerySet[Membership]:
 
 
 def project_summary(project: Project) -> ProjectSummary:
-    judgments = PairwiseJudgment.objects.filter(LIVE, project=project)
     group_sizes = list(Item.objects.filter(project=project).values("group")
-                       .annotate(n=Count("id")).values_list("n", flat=True))
-    return ProjectSummary(
-        items=sum(group_sizes),
-        groups=len(group_sizes),
+                       .annotate(n=Count("id")).values_list("n", flat=True).order_by())
+    summary = ProjectSummary(
+        items=sum(group_sizes), groups=len(group_sizes),
         pairs=sum(size * (size - 1) // 2 for size in group_sizes),
-        judgments=judgments.exclude(outcome=Outcome.SKIP).count(),
-        skips=judgments.filter(outcome=Outcome.SKIP).count(),
-        per_rater=_per_rater(judgments),
-        per_source=_per_source(judgments),
-    )
+        judgments=0, skips=0, per_rater=[], sources=None)
+    if project.is_pairwise:
+        summary = _with_pairwise(summary, project)
+    if project.is_fine_grained:
+        summary = _with_fine_grained(summary, project)
+    return summary
 
 
-def _per_rater(judgments: QuerySet[PairwiseJudgment]) -> list[tuple[str, int, float]]:
-    rows = (judgments.exclude(outcome=Outcome.SKIP).values("rater__username")
-            .annotate(n=Count("id"), active=Sum("active_seconds")).order_by("-n"))
-    return [(row["rater__username"], row["n"], row["active"] / row["n"]) for row in rows]
+def _with_pairwise(summary: ProjectSummary, project: Project) -> ProjectSummary:
+    judgments = PairwiseJudgment.objects.filter(LIVE, project=project)
+    return ProjectSummary(**{
+        **summary.__dict__,
+        "judgments": judgments.exclude(outcome=Outcome.SKIP).count(),
+        "skips": judgments.filter(outcome=Outcome.SKIP).count(),
+        "per_rater": _activity(judgments.exclude(outcome=Outcome.SKIP)),
+        "sources": source_tally(project=project)})
 
 
-def _per_source(judgments: QuerySet[PairwiseJudgment]) -> list[SourceRecord]:
-    tally: dict[str, Counter[str]] = defaultdict(Counter)
-    rows = (judgments.exclude(outcome=Outcome.SKIP)
-            .values_list("outcome", "left_item__source", "right_item__source")
-            .annotate(n=Count("id")))
-    for outcome, left_source, right_source, n in rows:
-        for source, wins_if in ((left_source, Outcome.LEFT), (right_source, Outcome.RIGHT)):
-            if outcome == wins_if:
-                tally[source]["wins"] += n
-            elif outcome in PREFERENCE_OUTCOMES:
-                tally[source]["losses"] += n
-            else:
-                tally[source]["ties"] += n
-    records = [SourceRecord(source, counts["wins"], counts["losses"], counts["ties"])
-               for source, counts in tally.items()]
-    return sorted(records, key=lambda record: (-(record.win_rate or 0), record.source))
+def _with_fine_grained(summary: ProjectSummary, project: Project) -> ProjectSummary:
+    annotations = Annotation.objects.filter(project=project)
+    kept = annotations.filter(skipped=False)
+    return ProjectSummary(**{
+        **summary.__dict__,
+        "annotations": kept.count(), "annotation_skips": annotations.filter(skipped=True).count(),
+        "annotated_items": kept.values("item").distinct().count(),
+        "per_annotator": _activity(kept)})
 
 
-PREFERENCE_OUTCOMES = (Outcome.LEFT, Outcome.RIGHT)
+def _activity(rows: QuerySet) -> list[RaterActivity]:
+    tallies = (rows.values("rater__username").annotate(n=Count("id"), active=Sum("active_seconds"))
+               .order_by("-n", "rater__username"))
+    return [RaterActivity(row["rater__username"], row["n"], row["active"] / row["n"])
+            for row in tallies]
+
+
+def guideline_version_used(project: Project) -> bool:
+    """Whether any work was recorded under the project's current guideline version; until
+    then a change of the task amends that version instead of starting a new one."""
+    version = project.guideline_version
+    return (PairwiseJudgment.objects.filter(project=project, guideline_version=version).exists()
+            or Annotation.objects.filter(project=project, guideline_version=version).exists())
+
+
+def guidelines_new_to(*, project: Project, rater: AbstractBaseUser) -> bool:
+    """True until the rater has worked under the current guideline version: their task
+    page then shows the instructions open."""
+    version = project.guideline_version
+    return not (PairwiseJudgment.objects.filter(project=project, rater=rater,
+                                                guideline_version=version).exists()
+                or Annotation.objects.filter(project=project, rater=rater,
+                                             guideline_version=version).exists())

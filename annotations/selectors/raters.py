@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -14,11 +15,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Max, Q
 
 from annotations.models import (
+    Annotation,
     Membership,
     Outcome,
     PairwiseJudgment,
     Project,
     RaterStatus,
+    Rating,
     Role,
     WorkloadCap,
 )
@@ -36,7 +39,8 @@ class RaterRow:
 
     membership: Membership
     judgments: int
-    last_judged: object
+    last_judged: object  # the latest judgment or annotation
+    annotations: int
     gold: GoldScore | None
     global_status: RaterStatus | None
     cap: WorkloadCap | None
@@ -54,13 +58,25 @@ def rater_rows_for_project(project: Project, user_ids: list[int] | None = None
     activity = {row["pk"]: row for row in get_user_model().objects.filter(pk__in=user_ids)
                 .values("pk").annotate(n=Count("judgments", filter=live),
                                        last=Max("judgments__created_at", filter=live))}
+    annotated = {rater: (n, last) for rater, n, last in (
+        Annotation.objects.filter(project=project, rater_id__in=user_ids, skipped=False)
+        .values("rater").annotate(n=Count("id"), last=Max("created_at"))
+        .values_list("rater", "n", "last").order_by())}
     gold = gold_scores(project=project, rater_ids=user_ids)
     statuses = {status.user_id: status for status in RaterStatus.objects.filter(
         user_id__in=user_ids)}
     caps = {cap.rater_id: cap for cap in WorkloadCap.objects.filter(project=project)}
-    return [RaterRow(member, activity[member.user_id]["n"], activity[member.user_id]["last"],
-                     gold.get(member.user_id), statuses.get(member.user_id),
-                     caps.get(member.user_id)) for member in members]
+    return [RaterRow(member, activity[member.user_id]["n"],
+                     _latest(activity[member.user_id]["last"],
+                             annotated.get(member.user_id, (0, None))[1]),
+                     annotated.get(member.user_id, (0, None))[0], gold.get(member.user_id),
+                     statuses.get(member.user_id), caps.get(member.user_id))
+            for member in members]
+
+
+def _latest(*moments: object) -> object:
+    known = [moment for moment in moments if moment is not None]
+    return max(known) if known else None
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ class QualityRow:
 @dataclass(frozen=True)
 class MyQuality:
     project: Project
+    task: str  # "pairs" or "items": a project of kind "both" has one entry for each
     done: int
     total: int
     gold: GoldScore | None
@@ -121,10 +138,19 @@ class MyQuality:
 
 
 def my_quality(user: AbstractBaseUser) -> list[MyQuality]:
-    """The rater's quality in each pairwise project they annotate in."""
-    rows = [row for row in project_list_for_user(user)
-            if row.role == Role.ANNOTATOR and row.project.is_pairwise]
-    return [_my_quality_in(row.project, user, row.done, row.total) for row in rows]
+    """The rater's quality in each project they annotate in: on pairs (agreement with the
+    others' majority, gold accuracy) and on fine-grained items (agreement of their ratings
+    with the others' median), with time per task."""
+    entries = []
+    for row in project_list_for_user(user):
+        if row.role != Role.ANNOTATOR:
+            continue
+        if row.pairs:
+            entries.append(_my_quality_in(row.project, user, row.pairs.done, row.pairs.total))
+        if row.items:
+            entries.append(_my_fine_quality_in(row.project, user, row.items.done,
+                                               row.items.total))
+    return entries
 
 
 def _my_quality_in(project: Project, user: AbstractBaseUser, done: int, total: int
@@ -133,8 +159,38 @@ def _my_quality_in(project: Project, user: AbstractBaseUser, done: int, total: i
     gold = gold_scores(project=project)
     seconds = _median_seconds(project)
     board = _leaderboard(user.pk, agreement, gold, seconds)
-    return MyQuality(project, done, total, gold.get(user.pk), agreement.get(user.pk),
+    return MyQuality(project, "pairs", done, total, gold.get(user.pk), agreement.get(user.pk),
                      seconds.get(user.pk), board)
+
+
+def _my_fine_quality_in(project: Project, user: AbstractBaseUser, done: int, total: int
+                        ) -> MyQuality:
+    agreement = rating_consensus_agreement(project)
+    annotations = Annotation.objects.filter(project=project, skipped=False)
+    seconds = _median_seconds_of(annotations.values_list("rater_id", "active_seconds"))
+    board = _leaderboard(user.pk, agreement, {}, seconds)
+    return MyQuality(project, "items", done, total, None, agreement.get(user.pk),
+                     seconds.get(user.pk), board)
+
+
+def rating_consensus_agreement(project: Project) -> dict[int, Agreement]:
+    """Per rater: of their ratings on items and attributes that at least
+    ``CONSENSUS_MIN_OTHERS`` other raters rated, how many equal the others' median (the
+    lower median when it falls between two levels)."""
+    values: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    rows = (Rating.objects.filter(annotation__project=project, annotation__skipped=False)
+            .values_list("annotation__item_id", "attribute_id", "annotation__rater_id",
+                         "value"))
+    for item, attribute, rater, value in rows:
+        values[(item, attribute)].append((rater, value))
+    tally: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for ratings in values.values():
+        for rater, value in ratings:
+            others = sorted(other for who, other in ratings if who != rater)
+            if len(others) >= CONSENSUS_MIN_OTHERS:
+                tally[rater][0] += value == others[(len(others) - 1) // 2]
+                tally[rater][1] += 1
+    return {rater: Agreement(agreed, compared) for rater, (agreed, compared) in tally.items()}
 
 
 def _leaderboard(me: int, agreement: dict[int, Agreement], gold: dict[int, GoldScore],
@@ -162,11 +218,15 @@ def _leaderboard(me: int, agreement: dict[int, Agreement], gold: dict[int, GoldS
 
 
 def _median_seconds(project: Project) -> dict[int, float]:
+    return _median_seconds_of(PairwiseJudgment.objects.filter(project=project,
+                                                              undone_at__isnull=True)
+                              .exclude(outcome=Outcome.SKIP)
+                              .values_list("rater_id", "active_seconds"))
+
+
+def _median_seconds_of(rows: Iterable[tuple[int, float]]) -> dict[int, float]:
     by_rater: dict[int, list[float]] = defaultdict(list)
-    for rater, active in (PairwiseJudgment.objects.filter(project=project,
-                                                          undone_at__isnull=True)
-                          .exclude(outcome=Outcome.SKIP)
-                          .values_list("rater_id", "active_seconds")):
+    for rater, active in rows:
         by_rater[rater].append(active)
     return {rater: statistics.median(values) for rater, values in by_rater.items()}
 

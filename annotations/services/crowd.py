@@ -23,6 +23,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from annotations.access import Task, project_require_task
 from annotations.models import (
     CrowdIdentity,
     CrowdParticipation,
@@ -76,6 +77,7 @@ class CrowdPreview(Exception):
 def crowd_study_create(*, actor: Actor, project: Project, config: CrowdStudyConfig
                        ) -> tuple[CrowdStudy, str]:
     """The study and its entry token (shown once)."""
+    project_require_task(project, Task.PAIRWISE)
     _validate_study(config)
     token, token_hash = link_token_new()
     with transaction.atomic():

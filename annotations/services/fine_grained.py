@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from annotations.access import Task, project_require_task
 from annotations.models import (
     Annotation,
     AnnotationDraft,
@@ -79,6 +80,7 @@ class AnnotationResult:
 def item_assignment_for_rater(*, project: Project, rater: AbstractBaseUser) -> Assignment | None:
     """The rater's open item task (renewing its lease), or a newly chosen one; ``None`` when
     every item has been annotated by this rater."""
+    project_require_task(project, Task.FINE_GRAINED)
 
     def new_item(now: datetime) -> Assignment | None:
         choice = item_next_for_rater(project=project, rater=rater, now=now)
@@ -99,6 +101,7 @@ def annotation_submit(*, assignment: Assignment, answer: AnnotationInput) -> Ann
         return AnnotationResult(previous, created=False)
     if assignment.status == AssignmentStatus.RELEASED:
         raise ValidationError("This task was withdrawn from you; it has not been recorded.")
+    project_require_task(assignment.project, Task.FINE_GRAINED)
     task = fine_grained_task(assignment.project)
     _validate(task, assignment, answer)
     try:
@@ -151,6 +154,9 @@ def _refit_when_due(project_id: int) -> None:
 
 
 def _validate(task: FineGrainedTask, assignment: Assignment, answer: AnnotationInput) -> None:
+    """Every problem at once, each under the name of what it is about: ``rating_<id>`` for
+    an attribute (so that pages show it next to that attribute), ``ratings`` for unknown
+    attributes, ``spans``, ``overall``, ``missing``, ``rationale``."""
     if assignment.right_item_id is not None:
         raise ValidationError("This is not a fine-grained task.")
     if not task.configured:
@@ -159,12 +165,12 @@ def _validate(task: FineGrainedTask, assignment: Assignment, answer: AnnotationI
     checks = [("rationale", _rationale_problems(task, answer))]
     if not answer.skipped:
         checks += [("spans", _span_problems(task, assignment.left_item.content, answer.spans)),
-                   ("ratings", _rating_problems(task, answer.ratings)),
+                   *_rating_problems(task, answer.ratings),
                    ("overall", _overall_problems(task, answer.overall)),
                    ("missing", _missing_problems(task, answer))]
     for name, problems in checks:
         if problems:
-            errors[name] = problems
+            errors.setdefault(name, []).extend(problems)
     if errors:
         raise ValidationError(errors)
 
@@ -192,16 +198,20 @@ def _span_problems(task: FineGrainedTask, text: str, spans: tuple[SpanInput, ...
     return problems
 
 
-def _rating_problems(task: FineGrainedTask, ratings: dict[int, int]) -> list[str]:
+def _rating_problems(task: FineGrainedTask, ratings: dict[int, int]
+                     ) -> list[tuple[str, list[str]]]:
     attributes = {attribute.pk: attribute for attribute in task.attributes}
-    problems = [f"Unknown rating attribute ({key})." for key in ratings if key not in attributes]
+    problems = [("ratings", [f"Unknown rating attribute ({key})." for key in ratings
+                             if key not in attributes])]
     for attribute in task.attributes:
         value = ratings.get(attribute.pk)
         scale = f"{attribute.scale_low} to {attribute.scale_high}"
         if value is None:
-            problems.append(f"Rate “{attribute.name}” ({scale}).")
+            problems.append((f"rating_{attribute.pk}",
+                             [f"Rate “{attribute.name}” ({scale})."]))
         elif not attribute.scale_low <= value <= attribute.scale_high:
-            problems.append(f"“{attribute.name}” must be between {scale}, not {value}.")
+            problems.append((f"rating_{attribute.pk}",
+                             [f"“{attribute.name}” must be between {scale}, not {value}."]))
     return problems
 
 

@@ -24,6 +24,7 @@ from annotations.models import (
     RationaleMode,
     SpanCategory,
 )
+from annotations.selectors.projects import guideline_version_used
 
 MAX_CATEGORIES = 20
 MAX_ATTRIBUTES = 20
@@ -70,7 +71,8 @@ class FineGrainedSettings:
 def fine_grained_configure(*, project: Project, settings: FineGrainedSettings
                            ) -> FineGrainedConfig:
     """Validate ``settings`` and make them the project's fine-grained task. A change bumps
-    the project's guideline version (stored with every annotation)."""
+    the project's guideline version (stored with every annotation) once work was recorded
+    under the current one; before that (e.g. the first configuration) it amends it."""
     settings = _with_colors(settings)
     _validate(settings)
     with transaction.atomic():
@@ -80,7 +82,7 @@ def fine_grained_configure(*, project: Project, settings: FineGrainedSettings
         config, created = FineGrainedConfig.objects.get_or_create(project=locked)
         changed |= created or _config_changed(config, settings)
         _apply_config(config, settings)
-        if changed:
+        if changed and guideline_version_used(locked):
             locked.guideline_version += 1
             locked.save(update_fields=["guideline_version", "updated_at"])
     return config

@@ -22,6 +22,7 @@ from typing import Protocol
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from annotations.access import Task, project_offers
 from annotations.models import (
     FitKind,
     GateComparison,
@@ -37,6 +38,7 @@ from annotations.models import (
     RaterScore,
     Role,
 )
+from annotations.policy import quality_gate_proposals
 from annotations.selectors.fits import fit_run_current
 from annotations.selectors.gold import gold_scores
 from annotations.services.audit import Actor, audit_record
@@ -96,6 +98,12 @@ SIGNAL_SOURCES: dict[str, SignalSource] = {
     GateSignal.RASCH_INFIT: FitRaterNumber((FitKind.FACETS,), "infit"),
     GateSignal.RASCH_OUTFIT: FitRaterNumber((FitKind.FACETS,), "outfit"),
 }
+SIGNAL_TASKS = {  # the task whose work a signal measures: gates follow the project's kind
+    GateSignal.GOLD_ACCURACY: Task.PAIRWISE,
+    GateSignal.CROWD_BT_RELIABILITY: Task.PAIRWISE,
+    GateSignal.RASCH_INFIT: Task.FINE_GRAINED,
+    GateSignal.RASCH_OUTFIT: Task.FINE_GRAINED,
+}
 
 
 @dataclass(frozen=True)
@@ -107,9 +115,26 @@ class GateConfig:
     enabled: bool = True
 
 
+def gate_signals_for(project: Project) -> list[str]:
+    """The signals that measure work this project's kind includes."""
+    return [signal for signal, task in SIGNAL_TASKS.items() if project_offers(project, task)]
+
+
+def gate_defaults_for(project: Project) -> list[dict[str, object]]:
+    """The usual rule of each signal the project offers, in the gate form's words."""
+    return [{"signal": GateSignal(signal).label, "comparison": GateComparison(comparison).label,
+             "threshold": threshold}
+            for signal, (comparison, threshold) in quality_gate_proposals().items()
+            if signal in gate_signals_for(project)]
+
+
 def quality_gate_set(*, actor: Actor, project: Project, config: GateConfig) -> QualityGate:
     """Create or change the project's gate for (signal, comparison)."""
     _validate_gate(config)
+    if config.signal not in gate_signals_for(project):
+        raise ValidationError({"signal": f"{GateSignal(config.signal).label} measures "
+                                         f"{SIGNAL_TASKS[config.signal].label}, which this "
+                                         "project does not have."})
     with transaction.atomic():
         gate = QualityGate.objects.select_for_update().filter(
             project=project, signal=config.signal, comparison=config.comparison).first()

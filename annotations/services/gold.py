@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from annotations.access import Task, project_require_task
+from annotations.csv_lines import CsvProblem, csv_dict_lines
 from annotations.models import GoldQuestion, GoldSettings, Item, Project
 from annotations.services.audit import Actor, audit_record
 
@@ -22,18 +21,19 @@ def gold_import(*, actor: Actor, project: Project, data: bytes) -> int:
     ``expected`` (one of the two external ids, or ``tie``) and optionally ``explanation``.
     A pair already in the gold set gets the new answer. All or nothing: any bad row and
     nothing is written; the errors name the rows."""
+    project_require_task(project, Task.PAIRWISE)
     rows = _read_rows(data)
     items = {external_id: (pk, group) for external_id, pk, group in
              Item.objects.filter(project=project).values_list("external_id", "pk", "group")}
     questions, errors = [], []
     seen: set[tuple[int, int]] = set()
-    for number, row in enumerate(rows, start=2):
+    for number, row in rows:
         question = _question_from_row(row, items, number, errors)
         if question is None:
             continue
         pair = (question.item_low_id, question.item_high_id)
         if pair in seen:
-            errors.append(f"Row {number}: this pair appears twice in the file.")
+            errors.append(f"line {number}: this pair appears twice in the file.")
         seen.add(pair)
         questions.append(question)
     if errors:
@@ -53,6 +53,7 @@ def gold_import(*, actor: Actor, project: Project, data: bytes) -> int:
 
 
 def gold_settings_set(*, actor: Actor, project: Project, rate: float) -> GoldSettings:
+    project_require_task(project, Task.PAIRWISE)
     if not 0.0 <= rate <= 0.5:
         raise ValidationError({"rate": "The gold rate is between 0 and 0.5 (50 % of tasks)."})
     with transaction.atomic():
@@ -74,19 +75,23 @@ def gold_delete(*, actor: Actor, question: GoldQuestion) -> None:
         question.delete()
 
 
-def _read_rows(data: bytes) -> list[dict[str, str]]:
+def _read_rows(data: bytes) -> list[tuple[int, dict[str, str]]]:
+    """``(file line, row)`` pairs (see annotations/csv_lines.py)."""
     if len(data) > MAX_GOLD_BYTES:
         raise ValidationError({"file": f"The file is over {MAX_GOLD_BYTES:,} bytes."})
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationError({"file": "The file is not UTF-8 text."}) from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [name for name in GOLD_COLUMNS if name not in (reader.fieldnames or [])]
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValidationError({"file": f"line {line}: the file is not UTF-8 text."}) from None
+    try:
+        header, rows = csv_dict_lines(text)
+    except CsvProblem as problem:
+        raise ValidationError({"file": str(problem)}) from None
+    missing = [name for name in GOLD_COLUMNS if name not in header]
     if missing:
         raise ValidationError({"file": f"Missing columns: {', '.join(missing)} (the first "
                                        f"line must name the columns {', '.join(GOLD_COLUMNS)})."})
-    rows = list(reader)
     if not rows:
         raise ValidationError({"file": "The file has no gold pairs."})
     if len(rows) > MAX_GOLD_ROWS:
@@ -101,18 +106,18 @@ def _question_from_row(row: dict[str, str], items: dict[str, tuple[int, str]], n
     expected = (row.get("expected") or "").strip()
     unknown = [name for name in (left, right) if name not in items]
     if unknown:
-        errors.append(f"Row {number}: no item with external_id {', '.join(map(repr, unknown))} "
+        errors.append(f"line {number}: no item with external_id {', '.join(map(repr, unknown))} "
                       "in this project.")
         return None
     if left == right:
-        errors.append(f"Row {number}: a gold pair needs two different items.")
+        errors.append(f"line {number}: a gold pair needs two different items.")
         return None
     if items[left][1] != items[right][1]:
-        errors.append(f"Row {number}: {left!r} and {right!r} are in different groups; pairs "
+        errors.append(f"line {number}: {left!r} and {right!r} are in different groups; pairs "
                       "are compared within a group (same prompt).")
         return None
     if expected not in (left, right, TIE):
-        errors.append(f"Row {number}: expected must be {left!r}, {right!r} or 'tie', "
+        errors.append(f"line {number}: expected must be {left!r}, {right!r} or 'tie', "
                       f"not {expected!r}.")
         return None
     low, high = sorted((items[left][0], items[right][0]))

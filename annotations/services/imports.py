@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from annotations.models import Item, Project
+from annotations.rendering import counted
 
 REQUIRED_FIELDS = ("external_id", "group", "source", "prompt", "content")
 OPTIONAL_FIELDS = ("metadata",)
@@ -25,9 +26,13 @@ MAX_REPORTED_ERRORS = 200
 class RowError:
     line: int  # 0 when the problem concerns the whole file
     message: str
+    column: int | None = None  # a character position within the line (JSON errors)
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}" if self.line else self.message
+        if not self.line:
+            return self.message
+        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
+        return f"{where}: {self.message}"
 
 
 class ImportRejected(Exception):
@@ -44,6 +49,12 @@ class ImportSummary:
     created: int
     groups: int
     sources: int
+    warnings: tuple[RowError, ...] = ()  # imported, but worth a look
+
+    @property
+    def message(self) -> str:
+        return (f"Imported {counted(self.created, 'item')} in {counted(self.groups, 'group')} "
+                f"from {counted(self.sources, 'source')}.")
 
 
 @dataclass
@@ -55,7 +66,9 @@ class _ParsedRow:
 def project_import_items(*, project: Project, data: bytes, filename: str = "") -> ImportSummary:
     """Validate every row of ``data`` and create all items, or raise :class:`ImportRejected`."""
     rows = _parse(data, filename)
-    _check_external_ids(project, rows)
+    problems = _external_id_problems(project, rows) + _group_prompt_problems(project, rows)
+    if problems:
+        raise ImportRejected(sorted(problems, key=lambda error: error.line))
     items = [Item(project=project, **row.values) for row in rows]
     try:
         with transaction.atomic():
@@ -65,7 +78,8 @@ def project_import_items(*, project: Project, data: bytes, filename: str = "") -
                                           "else meanwhile; nothing was written. Try again.")]
                              ) from None
     return ImportSummary(created=len(items), groups=len({item.group for item in items}),
-                         sources=len({item.source for item in items}))
+                         sources=len({item.source for item in items}),
+                         warnings=tuple(_suspicious(rows)))
 
 
 def _parse(data: bytes, filename: str) -> list[_ParsedRow]:
@@ -121,6 +135,9 @@ def _jsonl_records(text: str) -> Iterator[_ParsedRow | RowError]:
             continue
         try:
             value = json.loads(line, parse_constant=_reject_constant)
+        except json.JSONDecodeError as error:  # one line is one document: its line is 1
+            yield RowError(number, f"Invalid JSON: {error.msg}.", column=error.colno)
+            continue
         except ValueError as error:
             yield RowError(number, f"Invalid JSON: {error}.")
             continue
@@ -175,6 +192,9 @@ def _csv_values(header: list[str], record: list[str]) -> dict[str, object]:
         try:
             values["metadata"] = (json.loads(raw, parse_constant=_reject_constant)
                                   if raw else {})
+        except json.JSONDecodeError as error:
+            values["metadata"] = _BadJson(f"{error.msg} (character {error.pos + 1} of the "
+                                          "cell)")
         except ValueError as error:
             values["metadata"] = _BadJson(str(error))
     return values
@@ -233,7 +253,7 @@ def _metadata_problem(values: dict[str, object]) -> str:
     return ""
 
 
-def _check_external_ids(project: Project, rows: list[_ParsedRow]) -> None:
+def _external_id_problems(project: Project, rows: list[_ParsedRow]) -> list[RowError]:
     first_line: dict[str, int] = {}
     errors = []
     for row in rows:
@@ -247,8 +267,59 @@ def _check_external_ids(project: Project, rows: list[_ParsedRow]) -> None:
     errors.extend(RowError(first_line[external_id], f"external_id {external_id!r} already "
                                                     "exists in this project.")
                   for external_id in sorted(existing, key=first_line.__getitem__))
-    if errors:
-        raise ImportRejected(sorted(errors, key=lambda error: error.line))
+    return errors
+
+
+def _group_prompt_problems(project: Project, rows: list[_ParsedRow]) -> list[RowError]:
+    """Every item of a group answers the same prompt (raters see one prompt above a pair,
+    whatever the sides), in the file and with the group's items already imported."""
+    first: dict[str, _ParsedRow] = {}
+    existing = _existing_group_prompts(project, {str(row.values["group"]) for row in rows})
+    errors = []
+    for row in rows:
+        group, prompt = str(row.values["group"]), row.values["prompt"]
+        if group in existing and prompt != existing[group]:
+            errors.append(RowError(row.line, f"group {group!r} already has items in this "
+                                             "project with another prompt; every item of a "
+                                             "group answers the same prompt."))
+        elif group in first and prompt != first[group].values["prompt"]:
+            errors.append(RowError(row.line, f"The prompt differs from the one of group "
+                                             f"{group!r} on line {first[group].line}; every "
+                                             "item of a group answers the same prompt."))
+        first.setdefault(group, row)
+    return errors
+
+
+def _existing_group_prompts(project: Project, groups: set[str]) -> dict[str, str]:
+    """The prompt of each of ``groups`` that has items already (its first item's)."""
+    prompts: dict[str, str] = {}
+    ordered = sorted(groups)
+    for start in range(0, len(ordered), 1000):
+        chunk = ordered[start:start + 1000]
+        for group, prompt in (Item.objects.filter(project=project, group__in=chunk)
+                              .order_by("-id").values_list("group", "prompt")):
+            prompts[group] = prompt  # the lowest id wins: it is written last
+    return prompts
+
+
+FORMULA_PREFIX = "="
+
+
+def _suspicious(rows: list[_ParsedRow]) -> list[RowError]:
+    """Rows that import fine but may not be what the lead meant: text that starts like a
+    spreadsheet formula (a file saved from a spreadsheet), or an empty prompt."""
+    warnings = []
+    for row in rows:
+        formula = [name for name in REQUIRED_FIELDS
+                   if str(row.values[name]).lstrip().startswith(FORMULA_PREFIX)]
+        if formula:
+            warnings.append(RowError(row.line, f"{', '.join(formula)} starts with “=”, like a "
+                                               "spreadsheet formula: was the file exported "
+                                               "with formulas instead of values?"))
+        if not str(row.values["prompt"]).strip():
+            warnings.append(RowError(row.line, "The prompt is empty: raters see the "
+                                               "responses without the question they answer."))
+    return warnings
 
 
 def _existing_external_ids(project: Project, external_ids: list[str]) -> set[str]:

@@ -9,8 +9,6 @@ inviter still may.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotations.access import is_admin, pool_can_manage
+from annotations.csv_lines import CsvProblem, csv_lines
 from annotations.models import (
     Invitation,
     InvitationUse,
@@ -171,15 +170,21 @@ def smtp_configured() -> bool:
 
 
 def emails_from_csv(data: bytes) -> list[str]:
+    """The addresses of a CSV with an ``email`` column (or one address per line); errors
+    name file lines, as every import does (annotations/csv_lines.py)."""
     if len(data) > MAX_BULK_BYTES:
         raise ValidationError({"file": f"The file is over {MAX_BULK_BYTES:,} bytes."})
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValidationError({"file": "The file is not UTF-8 text."}) from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
-    column = _email_column(rows[0]) if rows else 0
-    if rows and rows[0][column].strip().lower() == "email":
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValidationError({"file": f"line {line}: the file is not UTF-8 text."}) from None
+    try:
+        rows = list(csv_lines(text))
+    except CsvProblem as problem:
+        raise ValidationError({"file": str(problem)}) from None
+    column = _email_column(rows[0][1]) if rows else 0
+    if rows and column < len(rows[0][1]) and rows[0][1][column].strip().lower() == "email":
         rows = rows[1:]
     emails, errors = _parse_emails(rows, column)
     if not emails and not errors:
@@ -191,18 +196,21 @@ def emails_from_csv(data: bytes) -> list[str]:
     return emails
 
 
-def _parse_emails(rows: list[list[str]], column: int) -> tuple[list[str], list[str]]:
-    emails, errors, seen = [], [], set()
-    for number, row in enumerate(rows, start=1):
+def _parse_emails(rows: list[tuple[int, list[str]]], column: int
+                  ) -> tuple[list[str], list[str]]:
+    emails, errors, seen = [], [], {}
+    for number, row in rows:
         email = row[column].strip() if column < len(row) else ""
         try:
             validate_email(email)
         except ValidationError:
-            errors.append(f"Row {number}: {email!r} is not an email address.")
+            errors.append(f"line {number}: {email!r} is not an email address.")
             continue
         if email.lower() in seen:
-            errors.append(f"Row {number}: {email} appears twice.")
-        seen.add(email.lower())
+            errors.append(f"line {number}: {email} appears twice (first on line "
+                          f"{seen[email.lower()]}).")
+            continue
+        seen[email.lower()] = number
         emails.append(email)
     return emails, errors
 

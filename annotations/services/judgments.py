@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from annotations.access import Task, project_require_task
 from annotations.models import (
     Assignment,
     Outcome,
@@ -56,6 +57,7 @@ class SubmitResult:
 
 def assignment_for_rater(*, project: Project, rater: AbstractBaseUser) -> Assignment | None:
     """The rater's open pair (renewing its lease), or a newly chosen one; ``None`` if done."""
+    project_require_task(project, Task.PAIRWISE)
 
     def new_pair(now: datetime) -> Assignment | None:
         choice = (gold_choice_for_rater(project=project, rater=rater)
@@ -79,6 +81,7 @@ def judgment_submit(*, assignment: Assignment, answer: JudgmentInput) -> SubmitR
     if assignment.status == AssignmentStatus.RELEASED:
         raise ValidationError("This task was withdrawn from you; it has not been recorded.")
     project = assignment.project
+    project_require_task(project, Task.PAIRWISE)
     _validate_answer(project, answer)
     try:
         with transaction.atomic():

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from annotations.models import Membership, Project, ProjectKind, RationaleMode, Role
+from annotations.selectors.projects import guideline_version_used
 
 MAX_CRITERIA = 20
 MAX_LABEL_CHARS = 100
@@ -43,7 +44,8 @@ def project_create(*, creator: AbstractBaseUser, config: TaskConfig) -> Project:
 
 
 def project_update(*, project: Project, config: TaskConfig) -> Project:
-    """Change the task configuration; a changed task text bumps the guideline version."""
+    """Change the task configuration; a changed task bumps the guideline version once work
+    was recorded under the current one."""
     _validate_config(config)
     fields = _config_fields(config)
     guideline_changed = any(getattr(project, name) != value for name, value in fields.items()
@@ -52,14 +54,31 @@ def project_update(*, project: Project, config: TaskConfig) -> Project:
         locked = Project.objects.select_for_update().get(pk=project.pk)
         for name, value in fields.items():
             setattr(locked, name, value)
-        if guideline_changed:
+        if guideline_changed and guideline_version_used(locked):
             locked.guideline_version += 1
         locked.save()
     return locked
 
 
+@dataclass(frozen=True)
+class MemberChange:
+    membership: Membership
+    previous_role: str | None  # None: the user was not a member before
+
+    @property
+    def message(self) -> str:
+        """What happened, in words, for the lead who asked."""
+        user, role = self.membership.user.get_username(), self.membership.get_role_display()
+        if self.previous_role is None:
+            return f"{user} added as {role.lower()}."
+        if self.previous_role == self.membership.role:
+            return f"{user} is already {_article(role)} {role.lower()} here; nothing changed."
+        return (f"{user} is now {_article(role)} {role.lower()} "
+                f"(was {Role(self.previous_role).label.lower()}).")
+
+
 def project_member_add(*, project: Project, username: str, role: str = Role.ANNOTATOR
-                       ) -> Membership:
+                       ) -> MemberChange:
     """Add an existing user to the project (or change their role)."""
     if role not in Role.values:
         raise ValidationError({"role": f"Unknown role {role!r}."})
@@ -68,12 +87,17 @@ def project_member_add(*, project: Project, username: str, role: str = Role.ANNO
         raise ValidationError({"username": f"No active user named {username.strip()!r}."})
     membership, created = Membership.objects.get_or_create(
         project=project, user=user, defaults={"role": role})
+    previous = None if created else membership.role
     if not created and membership.role != role:
         if membership.role == Role.LEAD and not _has_other_lead(membership):
             raise ValidationError({"role": "A project needs at least one lead."})
         membership.role = role
         membership.save(update_fields=["role"])
-    return membership
+    return MemberChange(membership, previous)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _has_other_lead(membership: Membership) -> bool:

@@ -10,27 +10,31 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from annotations.access import Capability, ProjectAccess, assignment_get_for_rater
+from annotations.access import Capability, ProjectAccess, Task, assignment_get_for_rater
 from annotations.forms import JudgmentForm, UndoForm
-from annotations.models import Assignment, Project
+from annotations.models import Assignment, Outcome, Project
+from annotations.selectors.items import pair_prompt
 from annotations.selectors.judgments import judgment_last_for_rater
-from annotations.selectors.projects import rater_pair_progress
+from annotations.selectors.projects import guidelines_new_to, rater_pair_progress
 from annotations.services.judgments import assignment_for_rater, judgment_submit, judgment_undo
 from annotations.views.common import add_errors, project_view
 
 SHORTCUTS = [("1 or ←", "Left is better"), ("2 or →", "Right is better"),
              ("0 or ↓", "Tie"), ("b", "Both bad"), ("q w e r t", "Strength level"),
+             ("c", "Per-criterion verdicts: then 1 or ←, 0 or ↓, 2 or → for each criterion"),
+             ("n", "Write the rationale (Esc leaves it)"),
+             ("Ctrl+Enter", "Submit the verdict chosen before “rationale required”"),
              ("s", "Skip"), ("u", "Undo the last judgment"), ("?", "Show these shortcuts")]
 
 
-@project_view(need=Capability.ANNOTATE)
+@project_view(need=Capability.ANNOTATE, task=Task.PAIRWISE)
 def annotate(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
     assignment = assignment_for_rater(project=project, rater=request.user)
     return _render_task(request, project, assignment, _blank_form(project, assignment))
 
 
-@project_view(need=Capability.ANNOTATE, methods=("POST",))
+@project_view(need=Capability.ANNOTATE, methods=("POST",), task=Task.PAIRWISE)
 def annotate_submit(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
     form = JudgmentForm(request.POST, criteria=project.criteria)
@@ -45,7 +49,7 @@ def annotate_submit(request: HttpRequest, access: ProjectAccess) -> HttpResponse
     return _render_task(request, project, assignment, form, status=422)
 
 
-@project_view(need=Capability.ANNOTATE, methods=("POST",))
+@project_view(need=Capability.ANNOTATE, methods=("POST",), task=Task.PAIRWISE)
 def annotate_undo(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
     form = UndoForm(request.POST)
@@ -81,8 +85,12 @@ def _render_task(request: HttpRequest, project: Project, assignment: Assignment 
                  ) -> HttpResponse:
     template = ("annotations/partials/task.html" if request.htmx
                 else "annotations/annotate.html")
+    pending = _pending_outcome(form)
     return render(request, template, {
         "project": project, "assignment": assignment, "form": form,
+        "pending_outcome": pending, "pending_label": Outcome(pending).label if pending else "",
+        "instructions_open": guidelines_new_to(project=project, rater=request.user),
+        "prompt": pair_prompt(assignment) if assignment else "",
         "criteria": [(index, name, form[f"criterion_{index}"].value() or "")
                      for index, name in enumerate(project.criteria)],
         "strength_levels": list(zip("qwert", project.strength_scale, strict=False)),
@@ -90,3 +98,12 @@ def _render_task(request: HttpRequest, project: Project, assignment: Assignment 
         "undo_error": undo_error, "shortcuts": SHORTCUTS,
         "progress": rater_pair_progress(project=project, rater=request.user),
     }, status=status)
+
+
+def _pending_outcome(form: JudgmentForm) -> str:
+    """The verdict of a submission refused for another reason (e.g. a missing rationale):
+    shown as chosen, so that Ctrl+Enter submits it once the rationale is written."""
+    if not (form.is_bound and form.errors) or "outcome" in form.errors:
+        return ""
+    value = form["outcome"].value()
+    return value if value in Outcome.values and value != Outcome.SKIP else ""

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 
-from annotations.access import Capability, ServingRefused, project_get_for_user
+from annotations.access import Capability, ServingRefused, Task, project_get_for_user
 
 
 def add_errors(form: forms.Form, error: ValidationError) -> None:
@@ -19,11 +19,13 @@ def add_errors(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-def project_view(*, need: Capability, methods: tuple[str, ...] = ("GET",)
+def project_view(*, need: Capability, methods: tuple[str, ...] = ("GET",),
+                 task: Task | None = None
                  ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Resolve ``project_id`` through the access layer *before* anything else, so that an
     outsider gets 404 whatever the method, then check the method. The view receives the
-    :class:`ProjectAccess` instead of the raw id.
+    :class:`ProjectAccess` instead of the raw id. ``task``: the page belongs to that task,
+    and a project whose kind does not include it answers 404.
     """
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -32,7 +34,7 @@ def project_view(*, need: Capability, methods: tuple[str, ...] = ("GET",)
         def wrapper(request: HttpRequest, project_id: int, *args: object,
                     **kwargs: object) -> HttpResponse:
             try:
-                access = project_get_for_user(request.user, project_id, need=need)
+                access = project_get_for_user(request.user, project_id, need=need, task=task)
                 if request.method not in methods:
                     return HttpResponseNotAllowed(methods)
                 return view(request, access, *args, **kwargs)
@@ -51,8 +53,9 @@ def serving_refused_response(request: HttpRequest, refusal: ServingRefused) -> H
         if request.htmx:
             return HttpResponse(status=204, headers={"HX-Redirect": refusal.redirect_url})
         return redirect(refusal.redirect_url)
-    if not request.htmx:
-        raise refusal
+    # Rendered here rather than raised: a refusal is an expected answer, and Django logs a
+    # raised PermissionDenied with its full traceback on every request of a paused rater.
     response = render(request, "403.html", {"exception": str(refusal)}, status=403)
-    response["HX-Refresh"] = "true"
+    if request.htmx:
+        response["HX-Refresh"] = "true"
     return response

@@ -11,7 +11,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from annotations.access import Capability, ProjectAccess, crowd_participation_get_for_user
+from annotations.access import (
+    Capability,
+    ProjectAccess,
+    Task,
+    crowd_participation_get_for_user,
+)
 from annotations.forms_pools import CrowdStudyForm
 from annotations.models import CrowdStudy
 from annotations.services.audit import Actor
@@ -32,7 +37,7 @@ from annotations.views.common import add_errors, project_view
 LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-@project_view(need=Capability.MANAGE, methods=("GET", "POST"))
+@project_view(need=Capability.MANAGE, methods=("GET", "POST"), task=Task.PAIRWISE)
 def crowd_studies(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     form = CrowdStudyForm(posted(request))
     link = None

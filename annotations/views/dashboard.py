@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import SafeString
 
 from annotations import plots
-from annotations.access import Capability, ProjectAccess
+from annotations.access import Capability, ProjectAccess, Task
 from annotations.models import FitKind, FitTrigger, Project
 from annotations.policy import fit_policy
 from annotations.selectors.fits import (
@@ -30,6 +30,7 @@ from annotations.selectors.fits import (
     fit_run_current,
     fit_staleness,
 )
+from annotations.selectors.sources import source_tally
 from annotations.services.fits import fit_run_request
 from annotations.views.common import project_view
 from modeling.reports.types import EvaluationJson, EvaluationModelJson
@@ -39,14 +40,14 @@ POLL_PENDING_SECONDS, POLL_IDLE_SECONDS = 5, 30
 ITEM_FOREST_MAX = 30
 
 
-@project_view(need=Capability.VIEW)
+@project_view(need=Capability.VIEW, task=Task.PAIRWISE)
 def dashboard(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     context = _status_context(access, shown_state=None)
     context.update(_panels_context(access.project))
     return render(request, "annotations/dashboard/page.html", context)
 
 
-@project_view(need=Capability.VIEW)
+@project_view(need=Capability.VIEW, task=Task.PAIRWISE)
 def dashboard_status(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     context = _status_context(access, shown_state=request.GET.get("state", ""))
     if context["refresh"]:
@@ -54,7 +55,7 @@ def dashboard_status(request: HttpRequest, access: ProjectAccess) -> HttpRespons
     return render(request, "annotations/dashboard/status.html", context)
 
 
-@project_view(need=Capability.MANAGE, methods=("POST",))
+@project_view(need=Capability.MANAGE, methods=("POST",), task=Task.PAIRWISE)
 def dashboard_refit(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
     try:
@@ -95,9 +96,12 @@ def _status_context(access: ProjectAccess, *, shown_state: str | None) -> dict[s
 
 def _panels_context(project: Project) -> dict[str, Any]:
     board = fit_dashboard(project=project, kind=KIND)
+    tally = (source_tally(project=project, up_to=board.current.data_version)
+             if board.current else None)
     return {"dashboard": board, "plots": _plots(board), "policy": fit_policy(),
             "advice": fit_evaluation_advice(board.evaluation),
-            "fitted_model": _fitted_row(board.evaluation)}
+            "fitted_model": _fitted_row(board.evaluation), "tally": tally,
+            "counts": tally.by_source() if tally else {}}
 
 
 def _fitted_row(evaluation: EvaluationJson | None) -> EvaluationModelJson | None:
@@ -122,11 +126,25 @@ def _plots(board: FitDashboard) -> dict[str, SafeString]:
             reference=1000.0)
     table = board.win_rates.get("sources") or board.win_rates.get("items")
     if table:
-        figures["heatmap"] = plots.win_rate_heatmap(
-            table["names"], table["win_rate"], table["comparisons"],
-            title="Observed win rates")
+        order = ([row.source for row in board.sources] if "sources" in board.win_rates
+                 else [row.item.external_id for row in board.items])
+        names, win_rate, comparisons = _by_rank(table, order)
+        figures["heatmap"] = plots.win_rate_heatmap(names, win_rate, comparisons,
+                                                    title="Observed win rates")
     figures.update(_evaluation_plots(board.evaluation))
     return figures
+
+
+def _by_rank(table: dict[str, Any], order: list[str]
+             ) -> tuple[list[str], list[list[Any]], list[list[Any]]]:
+    """The win-rate matrix with rows and columns in leaderboard order (best first); names
+    the leaderboard does not list keep their order after the ranked ones."""
+    names = list(table["names"])
+    position = {name: rank for rank, name in enumerate(order)}
+    index = sorted(range(len(names)), key=lambda i: (position.get(names[i], len(order)), i))
+    return ([names[i] for i in index],
+            [[table["win_rate"][i][j] for j in index] for i in index],
+            [[table["comparisons"][i][j] for j in index] for i in index])
 
 
 def _evaluation_plots(evaluation: EvaluationJson | None) -> dict[str, SafeString]:

@@ -14,17 +14,16 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from annotations.access import Capability, ProjectAccess, item_assignment_get_for_rater
+from annotations.access import Capability, ProjectAccess, Task, item_assignment_get_for_rater
 from annotations.forms_fine_grained import AnnotationForm, FineGrainedSettingsForm
 from annotations.models import Assignment, Project
 from annotations.selectors.fine_grained import (
     FineGrainedTask,
-    annotation_count_for_rater,
     annotation_draft_for_rater,
     fine_grained_task,
-    is_fine_grained,
     text_pieces,
 )
+from annotations.selectors.projects import guidelines_new_to, rater_item_progress
 from annotations.services.fine_grained import (
     annotation_draft_save,
     annotation_submit,
@@ -47,16 +46,16 @@ PAGE_SHORTCUTS = [
 ]
 
 
-@project_view(need=Capability.ANNOTATE)
+@project_view(need=Capability.ANNOTATE, task=Task.FINE_GRAINED)
 def fine_annotate(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
     task = fine_grained_task(project)
     assignment = (item_assignment_for_rater(project=project, rater=request.user)
-                  if is_fine_grained(project) and task.configured else None)
+                  if task.configured else None)
     return _render_task(request, project, task, assignment, _restored_form(task, assignment))
 
 
-@project_view(need=Capability.ANNOTATE, methods=("POST",))
+@project_view(need=Capability.ANNOTATE, methods=("POST",), task=Task.FINE_GRAINED)
 def fine_submit(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
     task = fine_grained_task(project)
@@ -76,7 +75,7 @@ def fine_submit(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     return _render_task(request, project, task, assignment, form, status=422)
 
 
-@project_view(need=Capability.ANNOTATE, methods=("POST",))
+@project_view(need=Capability.ANNOTATE, methods=("POST",), task=Task.FINE_GRAINED)
 def fine_draft(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     task = fine_grained_task(access.project)
     assignment = item_assignment_get_for_rater(request.user, access.project,
@@ -91,7 +90,7 @@ def fine_draft(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     return HttpResponse(status=204)
 
 
-@project_view(need=Capability.MANAGE, methods=("GET", "POST"))
+@project_view(need=Capability.MANAGE, methods=("GET", "POST"), task=Task.FINE_GRAINED)
 def fine_settings(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
     task = fine_grained_task(project)
@@ -107,7 +106,6 @@ def fine_settings(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
             return redirect("project-detail", project.pk)
     return render(request, "annotations/fine_grained/settings.html", {
         "project": project, "form": form, "reserved_keys": " ".join(sorted(RESERVED_KEYS)),
-        "is_fine_grained": is_fine_grained(project),
     }, status=422 if form.errors else 200)
 
 
@@ -130,12 +128,12 @@ def _render_task(request: HttpRequest, project: Project, task: FineGrainedTask,
                 else "annotations/fine_grained/annotate.html")
     return render(request, template, {
         "project": project, "task": task, "assignment": assignment, "form": form,
-        "enabled": is_fine_grained(project),
         "pieces": text_pieces(assignment.left_item.content) if assignment else [],
         "rating_rows": _rating_rows(task, form), "overall_levels": _overall_levels(task),
         "overall_current": _current(form, "overall"), "spans_json": _spans_json(form),
         "categories_json": _categories_json(task),
-        "done": annotation_count_for_rater(project=project, rater=request.user),
+        "progress": rater_item_progress(project=project, rater=request.user),
+        "instructions_open": guidelines_new_to(project=project, rater=request.user),
         "shortcuts": PAGE_SHORTCUTS,
     }, status=status)
 

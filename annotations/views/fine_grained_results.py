@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from annotations.access import Capability, ProjectAccess, project_item_get_for_user
+from annotations.access import Capability, ProjectAccess, Task, project_item_get_for_user
 from annotations.fit_kinds import fit_kind_spec
 from annotations.selectors.fine_grained_results import (
     fine_item_page,
@@ -19,7 +19,7 @@ from annotations.services.fine_grained import fine_grained_fits_request
 from annotations.views.common import project_view
 
 
-@project_view(need=Capability.VIEW)
+@project_view(need=Capability.VIEW, task=Task.FINE_GRAINED)
 def fine_results(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     return render(request, "annotations/fine_grained/results.html", {
         "project": access.project, "page": fine_results_page(project=access.project),
@@ -27,7 +27,7 @@ def fine_results(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     })
 
 
-@project_view(need=Capability.VIEW)
+@project_view(need=Capability.VIEW, task=Task.FINE_GRAINED)
 def fine_item_results(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     item = project_item_get_for_user(access, request.GET.get("item", ""))
     page = fine_item_page(project=access.project, item=item,
@@ -36,7 +36,7 @@ def fine_item_results(request: HttpRequest, access: ProjectAccess) -> HttpRespon
                   {"project": access.project, "page": page})
 
 
-@project_view(need=Capability.VIEW)
+@project_view(need=Capability.VIEW, task=Task.FINE_GRAINED)
 def fine_raters(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     return render(request, "annotations/fine_grained/raters.html", {
         "project": access.project, "page": fine_raters_page(project=access.project),
@@ -44,7 +44,7 @@ def fine_raters(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     })
 
 
-@project_view(need=Capability.MANAGE, methods=("POST",))
+@project_view(need=Capability.MANAGE, methods=("POST",), task=Task.FINE_GRAINED)
 def fine_refit(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     try:
         requests = fine_grained_fits_request(project=access.project,

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from annotations.access import Capability, ProjectAccess, gold_question_get_in_project
+from annotations.access import Capability, ProjectAccess, Task, gold_question_get_in_project
 from annotations.forms_pools import GoldImportForm, GoldRateForm
 from annotations.selectors.gold import gold_questions_for_project, gold_rate, gold_scores
 from annotations.services.audit import Actor
@@ -16,7 +16,7 @@ from annotations.views.admin_area import posted
 from annotations.views.common import add_errors, project_view
 
 
-@project_view(need=Capability.MANAGE, methods=("GET", "POST"))
+@project_view(need=Capability.MANAGE, methods=("GET", "POST"), task=Task.PAIRWISE)
 def gold_questions(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     form = GoldImportForm(posted(request), posted(request, files=True))
     if request.method == "POST" and form.is_valid():
@@ -31,7 +31,7 @@ def gold_questions(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     return _gold_page(request, access, import_form=form, status=422 if form.errors else 200)
 
 
-@project_view(need=Capability.MANAGE, methods=("POST",))
+@project_view(need=Capability.MANAGE, methods=("POST",), task=Task.PAIRWISE)
 def gold_rate_view(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     form = GoldRateForm(request.POST)
     if form.is_valid():
@@ -47,7 +47,7 @@ def gold_rate_view(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     return _gold_page(request, access, rate_form=form, status=422)
 
 
-@project_view(need=Capability.MANAGE, methods=("POST",))
+@project_view(need=Capability.MANAGE, methods=("POST",), task=Task.PAIRWISE)
 def gold_delete_view(request: HttpRequest, access: ProjectAccess, gold_id: int) -> HttpResponse:
     question = gold_question_get_in_project(access, gold_id)
     gold_delete(actor=Actor.of(request), question=question)

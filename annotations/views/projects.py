@@ -16,9 +16,11 @@ from annotations.selectors.projects import (
     project_members,
     project_summary,
 )
-from annotations.services.imports import ImportRejected, project_import_items
+from annotations.services.imports import ImportRejected, ImportSummary, project_import_items
 from annotations.services.projects import project_create, project_member_add, project_update
 from annotations.views.common import add_errors, project_view
+
+MAX_WARNINGS_SHOWN = 10
 
 
 @login_required
@@ -91,8 +93,7 @@ def project_import(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
         except ImportRejected as error:
             rejected = error
         else:
-            messages.success(request, f"Imported {summary.created} items in {summary.groups} "
-                                      f"groups from {summary.sources} sources.")
+            _import_messages(request, summary)
             return redirect("project-detail", project.pk)
     status = 422 if (rejected or form.errors) else 200
     return render(request, "annotations/project_import.html",
@@ -105,12 +106,21 @@ def project_member_add_view(request: HttpRequest, access: ProjectAccess) -> Http
     form = MemberForm(request.POST)
     if form.is_valid():
         try:
-            membership = project_member_add(project=project, **form.cleaned_data)
+            change = project_member_add(project=project, **form.cleaned_data)
         except ValidationError as error:
             add_errors(form, error)
         else:
-            messages.success(request, f"{membership.user} is now {membership.role}.")
+            messages.success(request, change.message)
             return redirect("project-detail", project.pk)
     for problem in form.errors.values():
         messages.error(request, " ".join(problem))
     return redirect("project-detail", project.pk)
+
+
+def _import_messages(request: HttpRequest, summary: ImportSummary) -> None:
+    messages.success(request, summary.message)
+    for warning in summary.warnings[:MAX_WARNINGS_SHOWN]:
+        messages.warning(request, str(warning))
+    if len(summary.warnings) > MAX_WARNINGS_SHOWN:
+        messages.warning(request, f"… and {len(summary.warnings) - MAX_WARNINGS_SHOWN} more "
+                                  "warnings like these.")

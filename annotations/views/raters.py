@@ -30,10 +30,13 @@ from annotations.forms_pools import (
     StatusForm,
 )
 from annotations.models import Membership, Notification, QualityGate
-from annotations.policy import quality_gate_proposals
 from annotations.selectors.raters import my_quality, rater_rows_for_project
 from annotations.services.audit import Actor
-from annotations.services.gating import quality_gate_set
+from annotations.services.gating import (
+    gate_defaults_for,
+    gate_signals_for,
+    quality_gate_set,
+)
 from annotations.services.notifications import notification_dismiss
 from annotations.services.pools import pool_attach_project, pool_detach_project
 from annotations.services.raters import (
@@ -95,7 +98,7 @@ def workload_cap(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
 
 @project_view(need=Capability.MANAGE, methods=("POST",))
 def quality_gate(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
-    form = GateForm(request.POST)
+    form = GateForm(request.POST, signals=gate_signals_for(access.project))
     if form.is_valid():
         try:
             gate = quality_gate_set(actor=Actor.of(request), project=access.project,
@@ -154,17 +157,15 @@ def my_quality_view(request: HttpRequest) -> HttpResponse:
 def _raters_page(request: HttpRequest, access: ProjectAccess, *, status: int = 200,
                  **forms: object) -> HttpResponse:
     project = access.project
-    gate_defaults = {signal: {"comparison": comparison, "threshold": threshold}
-                     for signal, (comparison, threshold) in quality_gate_proposals().items()}
     return render(request, "annotations/raters/project.html", {
         "project": project, "rows": rater_rows_for_project(project),
         "notices": Notification.objects.filter(project=project, dismissed_at__isnull=True),
         "gates": QualityGate.objects.filter(project=project),
         "pools": project.rater_pools.order_by("name"),
         "cap_form": forms.get("cap_form") or CapForm(),
-        "gate_form": forms.get("gate_form") or GateForm(),
+        "gate_form": forms.get("gate_form") or GateForm(signals=gate_signals_for(project)),
         "pool_form": forms.get("pool_form") or AttachPoolForm(user=request.user),
-        "failed": forms.get("failed"), "gate_defaults": gate_defaults,
+        "failed": forms.get("failed"), "gate_defaults": gate_defaults_for(project),
     }, status=status)
 
 

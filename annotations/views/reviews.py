@@ -8,7 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from annotations.access import Capability, ProjectAccess, judgment_get_in_project
+from annotations.access import Capability, ProjectAccess, Task, judgment_get_in_project
 from annotations.forms_pools import ReviewForm
 from annotations.selectors.reviews import REVIEW_FILTERS, judgments_for_review
 from annotations.services.audit import Actor
@@ -18,7 +18,7 @@ from annotations.views.common import add_errors, project_view
 PAGE_SIZE = 50
 
 
-@project_view(need=Capability.REVIEW)
+@project_view(need=Capability.REVIEW, task=Task.PAIRWISE)
 def review_queue(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     show = request.GET.get("show", "unreviewed")
     show = show if show in REVIEW_FILTERS else "unreviewed"
@@ -28,7 +28,7 @@ def review_queue(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
         "project": access.project, "page": page, "show": show, "filters": REVIEW_FILTERS})
 
 
-@project_view(need=Capability.REVIEW, methods=("POST",))
+@project_view(need=Capability.REVIEW, methods=("POST",), task=Task.PAIRWISE)
 def judgment_review_view(request: HttpRequest, access: ProjectAccess, judgment_id: int
                          ) -> HttpResponse:
     judgment = judgment_get_in_project(access, judgment_id)

@@ -707,9 +707,18 @@
     const kept = activeMs;
     init(); // a new task starts from its draft's active time, or 0
     if (errorShown) activeMs = kept;
+    focusFirstError();
+  });
+
+  // The first control with an error gets the focus (a rating row: its first level), so
+  // the keys act where the problem is; an error about spans scrolls into view.
+  function focusFirstError() {
+    const invalid = document.querySelector("#fg-task .has-error");
+    const control = invalid && invalid.querySelector("input:checked, input, textarea");
+    if (control) { control.focus(); return; }
     const firstError = document.querySelector("#fg-task [role=alert]");
     if (firstError) firstError.scrollIntoView({ block: "nearest" });
-  });
+  }
 
   document.addEventListener("htmx:responseError", function () {
     if (state) state.submitting = false;

@@ -204,12 +204,14 @@ def test_malformed_draft_is_422_and_not_stored(client_for, annotator, fine_proje
 
 def test_pairwise_project_has_no_fine_grained_task(client_for, annotator, project, items):
     page = client_for(annotator).get(reverse("fine-annotate", args=[project.pk]))
-    assert page.status_code == 200
-    assert "No fine-grained task here" in page.content.decode()
+    assert page.status_code == 404
+    assert "has no fine-grained annotation" in page.content.decode()
     assert not Assignment.objects.exists()
 
 
 def test_settings_page_saves_the_text_format_and_reports_errors(client_for, lead, project):
+    project.kind = ProjectKind.FINE_GRAINED
+    project.save(update_fields=["kind"])
     client = client_for(lead)
     url = reverse("fine-settings", args=[project.pk])
     good = {"categories": "h | Halluc<b>ination</b> | #ff0000 | made up | minor, major\n"

@@ -21,6 +21,7 @@ from annotations.models import (
     GoldSettings,
     Membership,
     Notification,
+    ProjectKind,
     QualityGate,
     RaterScore,
 )
@@ -198,8 +199,15 @@ def test_crowd_bt_gate_pauses_after_a_fit_lands(django_capture_on_commit_callbac
     assert status_of(project, newcomer) == "active"  # too few judgments behind the number
 
 
+def fine_grained_too(project):
+    """Rasch infit and outfit measure fine-grained work: the project needs that task."""
+    project.kind = ProjectKind.BOTH
+    project.save(update_fields=["kind"])
+
+
 @pytest.mark.parametrize(("infit", "paused"), [(1.9, True), (1.5, False), (0.9, False)])
 def test_rasch_infit_gate_reads_the_facets_fit(project, annotator, infit, paused):
+    fine_grained_too(project)
     quality_gate_set(actor=Actor.system(), project=project, config=GateConfig(
         signal=GateSignal.RASCH_INFIT, comparison=GateComparison.ABOVE, threshold=1.5,
         min_judgments=10))
@@ -218,6 +226,7 @@ def test_signal_sources_are_pluggable(monkeypatch, project, annotator):
             return {annotator.pk: RaterSignal(value=2.4, n=40)}
 
     monkeypatch.setitem(gating.SIGNAL_SOURCES, GateSignal.RASCH_OUTFIT, FixedOutfit())
+    fine_grained_too(project)
     quality_gate_set(actor=Actor.system(), project=project, config=GateConfig(
         signal=GateSignal.RASCH_OUTFIT, comparison=GateComparison.ABOVE, threshold=1.5,
         min_judgments=10))

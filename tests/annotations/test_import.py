@@ -96,7 +96,7 @@ def test_bad_file_reports_line_and_writes_nothing(project, case):
 
 
 def test_external_id_already_in_project_is_rejected(project):
-    ItemFactory(project=project, external_id="a2")
+    ItemFactory(project=project, external_id="a2", prompt="Say hi")
     with pytest.raises(ImportRejected) as rejected:
         project_import_items(project=project, filename="x.jsonl",
                              data=jsonl(row("a1"), row("a2")))

@@ -243,14 +243,16 @@ def test_bulk_invitations_give_a_csv_of_working_links(client, client_for, projec
     assert signup(client, token, "ana").status_code == 302
 
 
-def test_bad_bulk_file_names_the_rows_and_creates_nothing(client_for, project, lead):
+def test_bad_bulk_file_names_the_file_lines_and_creates_nothing(client_for, project, lead):
+    """Lines as an editor numbers them, as the item and gold imports do: the header is
+    line 1 and blank lines count."""
     before = table_counts()
     response = bulk_upload(client_for(lead), project,
-                           b"email\nana@example.org\nnot-an-email\nana@example.org\n")
+                           b"email\nana@example.org\n\nnot-an-email\nana@example.org\n")
     assert response.status_code == 422
     page = response.content.decode()
-    assert "Row 2: &#x27;not-an-email&#x27; is not an email address." in page
-    assert "Row 3: ana@example.org appears twice." in page
+    assert "line 4: &#x27;not-an-email&#x27; is not an email address." in page
+    assert "line 5: ana@example.org appears twice (first on line 2)." in page
     assert table_counts() == before
 
 

@@ -42,6 +42,7 @@ from annotations.models import (
     Notification,
     PoolMembership,
     PoolProject,
+    ProjectKind,
     RaterPool,
     Role,
 )
@@ -180,7 +181,10 @@ def build_world() -> World:
     for name in ("lead_a", "lead_b"):
         users[name].user_permissions.add(create)
     users["annotator_a2"] = UserFactory(username="annotator_a2")
-    projects = {"A": ProjectFactory(name="Alpha"), "B": ProjectFactory(name="Beta")}
+    # Kind "both": every page exists, so each cell tests who may use it; which pages a
+    # project of one kind has is test_project_kinds.py's matrix.
+    projects = {"A": ProjectFactory(name="Alpha", kind=ProjectKind.BOTH),
+                "B": ProjectFactory(name="Beta", kind=ProjectKind.BOTH)}
     roles = {"A": {"lead_a": Role.LEAD, "annotator_a": Role.ANNOTATOR,
                    "annotator_a2": Role.ANNOTATOR, "reviewer": Role.REVIEWER},
              "B": {"lead_b": Role.LEAD, "annotator_b": Role.ANNOTATOR}}

@@ -19,6 +19,7 @@ from annotations.models import (
     AuditEntry,
     Membership,
     PairwiseJudgment,
+    ProjectKind,
     RaterStatus,
     Role,
     WorkloadCap,
@@ -292,6 +293,8 @@ def test_my_quality_ranks_by_quality_and_keeps_others_anonymous(client_for, monk
 
 
 def test_caps_also_stop_fine_grained_serving(project, items, lead, annotator):
+    project.kind = ProjectKind.BOTH
+    project.save(update_fields=["kind"])
     WorkloadCap.objects.create(project=project, rater=annotator, per_project=1)
     Annotation.objects.create(project=project, rater=annotator, item=items[0],
                               active_seconds=3, guideline_version=1, selection_strategy="t",

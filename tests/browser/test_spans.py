@@ -161,7 +161,13 @@ def test_a_rejected_submission_keeps_the_spans_on_screen(page, live_server, fine
     drag_over(page, "moon")
     page.keyboard.press("s")
     page.keyboard.press("Control+Enter")  # no ratings yet: 422 with the reasons
-    page.wait_for_selector("#fg-task .error-box")
-    assert "Rate “Helpfulness”" in page.inner_text("#fg-task .error-box")
+    page.wait_for_selector("#fg-task .fg-rating.has-error")
+    # each reason next to its control, the focus on the first one, none in a box on top
+    assert page.locator("#fg-task .error-box").count() == 0
+    first_row = page.locator("fieldset[data-rating-row] >> nth=0")
+    assert "Rate “Helpfulness”" in first_row.inner_text()
+    assert "Rate “Correctness”" in page.locator("fieldset[data-rating-row] >> nth=1").inner_text()
+    assert page.evaluate("() => document.activeElement.name") == first_row.locator(
+        "input >> nth=0").get_attribute("name")
     assert marks(page) == ["moon"]
     assert not Annotation.objects.exists()

@@ -21,15 +21,16 @@ class Command(BaseCommand):
     help = "Set up demo data and run the web server plus a Celery worker (Ctrl-C stops both)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument("--addrport", default="127.0.0.1:8000",
+                            help="PORT or ADDRESS:PORT to serve on (as runserver takes).")
 
     def handle(self, *args: object, addrport: str, **options: object) -> None:
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("demo_load")
+        call_command("demo_load", base_url=base_url(addrport))
         _stop_on_interrupt_or_terminate()
         worker = self._start_worker()
         try:
-            self._print_banner(addrport)
+            self._print_banner(base_url(addrport))
             call_command("runserver", addrport, use_reloader=False)
         finally:
             worker.terminate()
@@ -45,12 +46,21 @@ class Command(BaseCommand):
         self.stdout.write(f"Starting Celery worker (broker {settings.CELERY_BROKER_URL})")
         return subprocess.Popen(command)
 
-    def _print_banner(self, addrport: str) -> None:
+    def _print_banner(self, url: str) -> None:
         logins = "\n".join(f"    {name:<11} password {password:<16} ({role or 'administrator'})"
                            for name, (password, role) in DEMO_USERS.items())
         self.stdout.write(self.style.SUCCESS(
-            f"\nfeedback demo is running at http://{addrport}/\n  Logins:\n{logins}\n"
+            f"\nfeedback demo is running at {url}/\n  Logins:\n{logins}\n"
             "  Press Ctrl-C to stop the server and the worker.\n"))
+
+
+def base_url(addrport: str) -> str:
+    """The address a browser opens for runserver's ``addrport`` ("8001", "0.0.0.0:8001",
+    "[::1]:8001"): a wildcard address is shown as the local one."""
+    host, _, port = addrport.rpartition(":")
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "0": "127.0.0.1", "[::]": "[::1]"}.get(
+        host, host)
+    return f"http://{host}:{port}"
 
 
 def _stop_on_interrupt_or_terminate() -> None:

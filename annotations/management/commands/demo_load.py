@@ -48,8 +48,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--judgments", type=int, default=120,
                             help="Simulated judgments per simulated rater.")
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000",
+                            help="Where the demo is served (for the invitation link).")
 
-    def handle(self, *args: object, judgments: int, **options: object) -> None:
+    def handle(self, *args: object, judgments: int, base_url: str, **options: object) -> None:
         users = self._users()
         project = Project.objects.filter(name=DEMO_PROJECT).first()
         if project is None:
@@ -59,7 +61,8 @@ class Command(BaseCommand):
                 self._simulate(project, judgments)
         self.stdout.write(f"Demo project: {project.name} (id {project.pk})")
         for line in load_pools_demo(project=project, admin=users["admin"],
-                                    raters=["annotator", "annotator2", *SIMULATED_RATERS]):
+                                    raters=["annotator", "annotator2", *SIMULATED_RATERS],
+                                    base_url=base_url):
             self.stdout.write(line)
         self._request_fit(project)
         fine = load_fine_grained_demo(lead=users["lead"], annotators=["annotator", "annotator2"])

@@ -26,5 +26,4 @@ class Command(BaseCommand):
             for problem in rejected.errors:
                 self.stderr.write(f"{file}: {problem}")
             raise CommandError(f"{rejected.total} problem(s); nothing was imported.") from None
-        self.stdout.write(f"Imported {summary.created} items ({summary.groups} groups, "
-                          f"{summary.sources} sources) into {target.name}.")
+        self.stdout.write(f"{summary.message[:-1]} into {target.name}.")
