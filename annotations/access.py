@@ -34,6 +34,7 @@ from annotations.models import (
     Notification,
     PairwiseJudgment,
     Project,
+    RankingAssignment,
     RaterPool,
     RaterState,
     RaterStatus,
@@ -58,19 +59,24 @@ User = AbstractBaseUser | AnonymousUser
 
 
 class Task(StrEnum):
-    """The two kinds of work a project may offer (``Project.kind`` says which)."""
+    """The kinds of work a project may offer (``Project.kind`` says which; rankings are a
+    task shape of pairwise projects that ``Project.ranking_mode`` turns on)."""
 
     PAIRWISE = "pairwise"  # pairs, their dashboard, gold pairs, reviews, crowd studies
     FINE_GRAINED = "fine_grained"  # spans and ratings of single items, their results
+    RANKING = "ranking"  # k-way rankings of one group's items, their results
 
     @property
     def label(self) -> str:
         return {Task.PAIRWISE: "pairwise comparison",
-                Task.FINE_GRAINED: "fine-grained annotation"}[self]
+                Task.FINE_GRAINED: "fine-grained annotation",
+                Task.RANKING: "ranking tasks"}[self]
 
 
 def project_offers(project: Project, task: Task) -> bool:
     """Whether the project's kind includes ``task`` (a project of kind "both" offers both)."""
+    if task is Task.RANKING:
+        return project.serves_rankings
     return project.is_pairwise if task is Task.PAIRWISE else project.is_fine_grained
 
 
@@ -183,6 +189,20 @@ def assignment_get_for_rater(user: User, project: Project, key: str) -> Assignme
     assignment = (Assignment.objects.select_related("left_item", "right_item")
                   .filter(project=project, rater_id=user.pk, key=parsed,
                           right_item__isnull=False).first())
+    if assignment is None:
+        raise Http404("No such task")
+    return assignment
+
+
+def ranking_assignment_get_for_rater(user: User, project: Project, key: str
+                                     ) -> RankingAssignment:
+    """The rater's own ranking lease in ``project`` with idempotency key ``key``."""
+    try:
+        parsed = uuid.UUID(str(key))
+    except ValueError:
+        raise Http404("No such task") from None
+    assignment = (RankingAssignment.objects.select_related("task", "project")
+                  .filter(project=project, rater_id=user.pk, key=parsed).first())
     if assignment is None:
         raise Http404("No such task")
     return assignment

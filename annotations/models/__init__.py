@@ -39,6 +39,7 @@ from annotations.models.project import (
     MembershipStatus,
     Project,
     ProjectKind,
+    RankingMode,
     RationaleMode,
     Role,
 )
@@ -48,6 +49,12 @@ from annotations.models.quality import (
     GateTrip,
     Notification,
     QualityGate,
+)
+from annotations.models.ranking import (
+    Ranking,
+    RankingAssignment,
+    RankingPlace,
+    RankingTask,
 )
 from annotations.models.reviews import JudgmentReview, ReviewVerdict
 from annotations.models.system import WorkerHeartbeat
@@ -86,6 +93,11 @@ __all__ = [
     "Project",
     "ProjectKind",
     "QualityGate",
+    "Ranking",
+    "RankingAssignment",
+    "RankingMode",
+    "RankingPlace",
+    "RankingTask",
     "RaterPool",
     "RaterScore",
     "RaterState",

@@ -18,6 +18,18 @@ class RationaleMode(models.TextChoices):
     REQUIRED = "required", "Required"
 
 
+class RankingMode(models.TextChoices):
+    """Whether a pairwise project also serves k-way rankings (annotations/models/ranking.py)."""
+
+    OFF = "off", "Off: pairs only"
+    ALONGSIDE = "alongside", "Rankings alongside pairs"
+    ONLY = "only", "Rankings instead of pairs"
+
+
+RANKING_SIZES = (3, 6)  # the k a lead may choose
+MAX_RANKING_OVERLAP = 50
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=220, unique=True)
@@ -36,6 +48,15 @@ class Project(models.Model):
     fit_every_n = models.PositiveIntegerField(
         default=20, help_text="Refit the models after this many new judgments."
     )
+    ranking_mode = models.CharField(
+        max_length=10, choices=RankingMode, default=RankingMode.OFF,
+        help_text="Pairwise projects only: also (or instead) serve rankings of k responses "
+                  "of one group.")
+    ranking_size = models.PositiveSmallIntegerField(
+        default=4, help_text="k: responses per ranking (3 to 6); a group with fewer is ranked "
+                             "whole.")
+    ranking_overlap = models.PositiveSmallIntegerField(
+        default=3, help_text="Raters per ranking task, at most (open leases count).")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -54,6 +75,14 @@ class Project(models.Model):
     @property
     def is_fine_grained(self) -> bool:
         return self.kind in (ProjectKind.FINE_GRAINED, ProjectKind.BOTH)
+
+    @property
+    def serves_rankings(self) -> bool:
+        return self.is_pairwise and self.ranking_mode != RankingMode.OFF
+
+    @property
+    def serves_pairs(self) -> bool:
+        return self.is_pairwise and self.ranking_mode != RankingMode.ONLY
 
     @property
     def has_strength(self) -> bool:

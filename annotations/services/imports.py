@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 
 from annotations.models import Item, Project
 from annotations.rendering import counted
+from annotations.services.ranking_config import ranking_tasks_sync
 
 REQUIRED_FIELDS = ("external_id", "group", "source", "prompt", "content")
 OPTIONAL_FIELDS = ("metadata",)
@@ -73,6 +74,7 @@ def project_import_items(*, project: Project, data: bytes, filename: str = "") -
     try:
         with transaction.atomic():
             Item.objects.bulk_create(items, batch_size=2000)
+            ranking_tasks_sync(project=project, groups={item.group for item in items})
     except IntegrityError:
         raise ImportRejected([RowError(0, "Some external_id values were imported by someone "
                                           "else meanwhile; nothing was written. Try again.")]

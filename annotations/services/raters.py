@@ -21,6 +21,8 @@ from annotations.models import (
     Outcome,
     PairwiseJudgment,
     Project,
+    Ranking,
+    RankingAssignment,
     RaterState,
     RaterStatus,
     Role,
@@ -78,10 +80,14 @@ def rater_set_global_status(*, actor: Actor, rater: AbstractBaseUser, status: st
 
 def rater_release_leases(*, rater: AbstractBaseUser, project: Project | None) -> int:
     """Withdraw the rater's open tasks (in ``project``, or everywhere); returns how many."""
-    open_leases = Assignment.objects.filter(rater=rater, status=AssignmentStatus.OPEN)
-    if project is not None:
-        open_leases = open_leases.filter(project=project)
-    return open_leases.update(status=AssignmentStatus.RELEASED, closed_at=timezone.now())
+    released = 0
+    for leases in (Assignment.objects, RankingAssignment.objects):
+        open_leases = leases.filter(rater=rater, status=AssignmentStatus.OPEN)
+        if project is not None:
+            open_leases = open_leases.filter(project=project)
+        released += open_leases.update(status=AssignmentStatus.RELEASED,
+                                       closed_at=timezone.now())
+    return released
 
 
 def membership_set_role(*, actor: Actor, membership: Membership, role: str) -> Membership:
@@ -182,16 +188,19 @@ def _first_set(own: WorkloadCap | None, default: WorkloadCap | None, field: str)
 
 def work_done(*, project: Project, rater: AbstractBaseUser, since: datetime | None = None
               ) -> int:
-    """Tasks the rater completed in ``project``: live pairwise judgments (skips excluded)
-    plus fine-grained annotations (skips excluded)."""
+    """Tasks the rater completed in ``project``: live pairwise judgments, fine-grained
+    annotations and rankings (skips excluded; a ranking is one task)."""
     judgments = PairwiseJudgment.objects.filter(project=project, rater=rater,
                                                 undone_at__isnull=True).exclude(
         outcome=Outcome.SKIP)
     annotations = Annotation.objects.filter(project=project, rater=rater, skipped=False)
+    rankings = Ranking.objects.filter(project=project, rater=rater, skipped=False,
+                                      undone_at__isnull=True)
     if since is not None:
-        judgments, annotations = (judgments.filter(created_at__gte=since),
-                                  annotations.filter(created_at__gte=since))
-    return judgments.count() + annotations.count()
+        judgments, annotations, rankings = (judgments.filter(created_at__gte=since),
+                                            annotations.filter(created_at__gte=since),
+                                            rankings.filter(created_at__gte=since))
+    return judgments.count() + annotations.count() + rankings.count()
 
 
 def _after_status_change(rater: AbstractBaseUser, status: str, *, project: Project | None
