@@ -164,18 +164,25 @@ class Interval:
     note: str = ""  # extra tooltip text
 
 
+NARROW = 330  # fits a 390 px phone screen inside a card, at the drawn size
+
+
 def forest_plot(rows: Sequence[Interval], *, title: str, axis_label: str,
-                reference: float | None = None, width: int = 640) -> SafeString:
-    """Point estimates with intervals, one row each, in the order given."""
-    row_height, top, bottom, left, right = 26, 16, 48, 200, 28
+                reference: float | None = None, width: int = 640,
+                css_class: str = "plot") -> SafeString:
+    """Point estimates with intervals, one row each, in the order given. A narrow plot
+    (``width`` below 400) gives its labels less room."""
+    narrow = width < 400
+    row_height, top, bottom, right = 26, 16, 48, 20 if narrow else 28
+    left, label_chars = (120, 16) if narrow else (200, LABEL_CHARS)
     height = top + bottom + row_height * max(len(rows), 1)
-    svg = Svg(width, height, title=title)
+    svg = Svg(width, height, title=title, css_class=css_class)
     if not rows:
         svg.text(width / 2, height / 2, "nothing to show", anchor="middle", fill=MUTED)
         return svg.render()
     values = [row.lower for row in rows] + [row.upper for row in rows]
     values += [reference] if reference is not None else []
-    low, high, ticks = nice_range(min(values), max(values), 5)
+    low, high, ticks = nice_range(min(values), max(values), 4 if narrow else 5)
 
     def x(value: float) -> float:
         return left + (value - low) / (high - low) * (width - left - right)
@@ -194,7 +201,8 @@ def forest_plot(rows: Sequence[Interval], *, title: str, axis_label: str,
         y = top + row_height * index + row_height / 2
         tip = (f"{row.label}: {row.estimate:.0f} (95 % interval {row.lower:.0f} to "
                f"{row.upper:.0f}){' · ' + row.note if row.note else ''}")
-        svg.text(left - 8, y + 4, shorten(row.label), anchor="end", tooltip=row.label)
+        svg.text(left - 8, y + 4, shorten(row.label, label_chars), anchor="end",
+                 tooltip=row.label)
         svg.line(x(row.lower), y, x(row.upper), y, stroke=ACCENT, width=2.0, tooltip=tip)
         svg.mark("circle", colour=ACCENT, cx=x(row.estimate), cy=y, r=4.5, tooltip=tip)
     return svg.render()
@@ -217,28 +225,37 @@ HEATMAP_CAPTION = "row's win rate against the column, in % (ties left out)"
 
 
 def win_rate_heatmap(names: Sequence[str], win_rate: Sequence[Sequence[float | None]],
-                     comparisons: Sequence[Sequence[float]], *, title: str) -> SafeString:
+                     comparisons: Sequence[Sequence[float]], *, title: str,
+                     narrow: bool = False, css_class: str = "plot") -> SafeString:
     """Row i, column j: how often i beat j (decisive comparisons; ties left out). Rows and
-    columns come in the order given (the leaderboard's, best first)."""
+    columns come in the order given (the leaderboard's, best first). ``narrow``: smaller
+    cells and shorter labels, for a phone."""
     n = len(names)
-    cell = 44 if n <= 10 else max(20, 440 // max(n, 1))
-    left, top = 180, 120
-    slanted = max((text_width(shorten(name, 18)) for name in names), default=0) * 0.77
-    width = max(left + cell * n + slanted, text_width(HEATMAP_CAPTION) + 16)
-    height = top + cell * n + 40
-    svg = Svg(width, height, title=title)
+    biggest, row_chars, column_chars, left = (34, 16, 12, 124) if narrow else (44, 24, 18, 180)
+    cell = biggest if n <= 10 else max(20, 440 // max(n, 1))
+    top = 100 if narrow else 120
+    slanted = max((text_width(shorten(name, column_chars)) for name in names), default=0) * 0.77
+    caption_width = text_width(HEATMAP_CAPTION) + 16
+    width = max(left + cell * n + slanted, caption_width if not narrow else 0, left + cell * n)
+    height = top + cell * n + (58 if narrow else 40)
+    svg = Svg(width, height, title=title, css_class=css_class)
     for j, name in enumerate(names):
         cx = left + cell * j + cell / 2
-        svg.text(cx, top - 8, shorten(name, 18), anchor="start", tooltip=name,
+        svg.text(cx, top - 8, shorten(name, column_chars), anchor="start", tooltip=name,
                  transform=f"rotate(-40 {_number(cx)} {_number(top - 8)})")
     for i, row_name in enumerate(names):
         y = top + cell * i
-        svg.text(left - 8, y + cell / 2 + 4, shorten(row_name, 24), anchor="end",
+        svg.text(left - 8, y + cell / 2 + 4, shorten(row_name, row_chars), anchor="end",
                  tooltip=f"{i + 1}. {row_name}")
         for j, column_name in enumerate(names):
             _heat_cell(svg, left + cell * j, y, cell, i == j, win_rate[i][j],
                        comparisons[i][j], row_name, column_name)
-    svg.text(8, height - 12, HEATMAP_CAPTION, fill=MUTED)
+    if narrow:  # the caption in two lines
+        first, _, rest = HEATMAP_CAPTION.partition(", ")
+        svg.text(8, height - 30, first + ",", fill=MUTED)
+        svg.text(8, height - 12, rest, fill=MUTED)
+    else:
+        svg.text(8, height - 12, HEATMAP_CAPTION, fill=MUTED)
     return svg.render()
 
 
@@ -271,7 +288,7 @@ class CalibrationPoint:
 
 
 def reliability_diagram(points: Sequence[CalibrationPoint], *, title: str,
-                        size: int = 300) -> SafeString:
+                        size: int = NARROW - 70) -> SafeString:
     """Mean prediction against observed frequency per bin; the diagonal is perfect."""
     margin = 50
     svg = Svg(size + margin + 20, size + margin + 20, title=title)
@@ -314,7 +331,7 @@ class CurvePoint:
 
 
 def line_chart(points: Sequence[CurvePoint], *, title: str, x_label: str, y_label: str,
-               reference: float | None = None, width: int = 380, height: int = 240
+               reference: float | None = None, width: int = NARROW, height: int = 240
                ) -> SafeString:
     """A line with ±1 SE bars, e.g. held-out log-loss against training judgments. Both
     axes start and end on a labelled round tick (the x axis at 0)."""

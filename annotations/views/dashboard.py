@@ -112,27 +112,37 @@ def _fitted_row(evaluation: EvaluationJson | None) -> EvaluationModelJson | None
 def _plots(board: FitDashboard) -> dict[str, SafeString]:
     figures: dict[str, SafeString] = {}
     if board.sources:
-        figures["source_forest"] = plots.forest_plot(
+        figures["source_forest"] = _forest_both_sizes(
             [plots.Interval(row.source, row.rating, row.lower, row.upper,
                             note=f"{row.n:.0f} votes") for row in board.sources],
-            title="Ratings by source with 95 % intervals", axis_label="rating",
-            reference=1000.0)
+            title="Ratings by source with 95 % intervals")
     if board.items and board.n_items <= ITEM_FOREST_MAX:
-        figures["item_forest"] = plots.forest_plot(
+        figures["item_forest"] = _forest_both_sizes(
             [plots.Interval(row.item.external_id, row.rating, row.lower, row.upper,
                             note=f"group {row.item.group}, {row.item.source}")
              for row in board.items],
-            title="Ratings by item with 95 % intervals", axis_label="rating",
-            reference=1000.0)
+            title="Ratings by item with 95 % intervals")
     table = board.win_rates.get("sources") or board.win_rates.get("items")
     if table:
         order = ([row.source for row in board.sources] if "sources" in board.win_rates
                  else [row.item.external_id for row in board.items])
         names, win_rate, comparisons = _by_rank(table, order)
-        figures["heatmap"] = plots.win_rate_heatmap(names, win_rate, comparisons,
-                                                    title="Observed win rates")
+        figures["heatmap"] = SafeString(
+            plots.win_rate_heatmap(names, win_rate, comparisons, title="Observed win rates",
+                                   css_class="plot plot-wide")
+            + plots.win_rate_heatmap(names, win_rate, comparisons, title="Observed win rates",
+                                     narrow=True, css_class="plot plot-narrow"))
     figures.update(_evaluation_plots(board.evaluation))
     return figures
+
+
+def _forest_both_sizes(rows: list[plots.Interval], *, title: str) -> SafeString:
+    """A wide plot and a phone-sized one; the page's CSS shows the one that fits."""
+    wide = plots.forest_plot(rows, title=title, axis_label="rating", reference=1000.0,
+                             css_class="plot plot-wide")
+    narrow = plots.forest_plot(rows, title=title, axis_label="rating", reference=1000.0,
+                               width=plots.NARROW, css_class="plot plot-narrow")
+    return SafeString(wide + narrow)
 
 
 def _by_rank(table: dict[str, Any], order: list[str]

@@ -109,3 +109,16 @@ def test_heatmap_cell_labels_have_aa_contrast_on_their_cell(rate):
                     if abs(float(x) + 22 - float(label.get("x"))) < 1
                     and abs(float(y) + 26 - float(label.get("y"))) < 1)
         assert plots.contrast_ratio(label.get("fill"), cell) >= 4.5
+
+
+def test_phone_sized_plots_fit_a_390_px_screen_at_their_drawn_size():
+    names = ["assistant-alpha", "assistant-beta", "assistant-gamma", "assistant-delta"]
+    rates = [[None if i == j else 0.5 for j in range(4)] for i in range(4)]
+    counts = [[9] * 4 for _ in range(4)]
+    drawn = [plots.win_rate_heatmap(names, rates, counts, title="t", narrow=True),
+             plots.forest_plot([plots.Interval(name, 1000, 950, 1050) for name in names],
+                               title="t", axis_label="rating", width=plots.NARROW),
+             plots.reliability_diagram([plots.CalibrationPoint(0.5, 0.5, 3)], title="t"),
+             plots.line_chart(curve(100), title="t", x_label="x", y_label="y")]
+    for markup in drawn:
+        assert float(parse(markup).get("width")) <= plots.NARROW
