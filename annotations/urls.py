@@ -12,6 +12,7 @@ from annotations.views import (
     invitations,
     pools,
     projects,
+    ranking,
     raters,
     reviews,
     system,
@@ -50,6 +51,15 @@ urlpatterns += [
          name="fine-raters"),
     path("projects/<int:project_id>/fine/refit/", fine_grained_results.fine_refit,
          name="fine-refit"),
+]
+
+# k-way ranking tasks (a task shape of pairwise projects) and their settings.
+urlpatterns += [
+    path("projects/<int:project_id>/rank/", ranking.rank, name="rank"),
+    path("projects/<int:project_id>/rank/submit/", ranking.rank_submit, name="rank-submit"),
+    path("projects/<int:project_id>/rank/undo/", ranking.rank_undo, name="rank-undo"),
+    path("projects/<int:project_id>/rank/settings/", ranking.ranking_settings,
+         name="ranking-settings"),
 ]
 
 # The lead's dashboard: leaderboards, plots and fit runs.

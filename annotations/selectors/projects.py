@@ -23,9 +23,12 @@ from annotations.models import (
     Outcome,
     PairwiseJudgment,
     Project,
+    Ranking,
+    RankingTask,
     RaterState,
     RaterStatus,
 )
+from annotations.selectors.rankings import ranking_progress_by_project
 from annotations.selectors.sources import SourceTally, source_tally
 
 LIVE = Q(undone_at__isnull=True)
@@ -51,6 +54,7 @@ class ProjectRow:
     status: str
     pairs: Progress | None  # None: the project has no pairwise task
     items: Progress | None  # None: the project has no fine-grained task
+    rankings: Progress | None = None  # None: the project serves no ranking tasks
     refusal: str = ""  # why this rater cannot work now (paused, blocked here or everywhere)
 
     @property
@@ -90,6 +94,10 @@ class ProjectSummary:
     annotation_skips: int = 0
     annotated_items: int = 0
     per_annotator: list[RaterActivity] | None = None  # None: no fine-grained task
+    rankings: int = 0  # live, skips left out
+    ranking_skips: int = 0
+    ranking_tasks: int = 0
+    per_ranker: list[RaterActivity] | None = None  # None: no ranking tasks served or done
 
 
 def project_list_for_user(user: AbstractBaseUser) -> list[ProjectRow]:
@@ -100,6 +108,7 @@ def project_list_for_user(user: AbstractBaseUser) -> list[ProjectRow]:
     ids = [project.pk for project in projects]
     pairs_done, pair_totals = _pairs_answered(user, ids), _pair_totals(ids)
     items_done, item_totals = _items_answered(user, ids), _item_totals(ids)
+    rankings = ranking_progress_by_project(rater=user, project_ids=ids)
     suspension = _global_refusal(user)
     rows = []
     for project in projects:
@@ -108,9 +117,11 @@ def project_list_for_user(user: AbstractBaseUser) -> list[ProjectRow]:
             project=project, role=membership.role if membership else "admin",
             status=membership.status if membership else "active",
             pairs=(Progress(pairs_done.get(project.pk, 0), pair_totals.get(project.pk, 0),
-                            "pairs") if project.is_pairwise else None),
+                            "pairs") if project.serves_pairs else None),
             items=(Progress(items_done.get(project.pk, 0), item_totals.get(project.pk, 0),
                             "items") if project.is_fine_grained else None),
+            rankings=(Progress(*rankings.get(project.pk, (0, 0)), "ranking tasks")
+                      if project.serves_rankings else None),
             refusal=_membership_refusal(membership) or suspension))
     return rows
 
@@ -180,7 +191,19 @@ def project_summary(project: Project) -> ProjectSummary:
         summary = _with_pairwise(summary, project)
     if project.is_fine_grained:
         summary = _with_fine_grained(summary, project)
+    if project.is_pairwise and (project.serves_rankings or project.rankings.exists()):
+        summary = _with_rankings(summary, project)
     return summary
+
+
+def _with_rankings(summary: ProjectSummary, project: Project) -> ProjectSummary:
+    rankings = Ranking.objects.filter(project=project, undone_at__isnull=True)
+    kept = rankings.filter(skipped=False)
+    return ProjectSummary(**{
+        **summary.__dict__,
+        "rankings": kept.count(), "ranking_skips": rankings.filter(skipped=True).count(),
+        "ranking_tasks": RankingTask.objects.filter(project=project, active=True).count(),
+        "per_ranker": _activity(kept)})
 
 
 def _with_pairwise(summary: ProjectSummary, project: Project) -> ProjectSummary:
@@ -214,15 +237,14 @@ def guideline_version_used(project: Project) -> bool:
     """Whether any work was recorded under the project's current guideline version; until
     then a change of the task amends that version instead of starting a new one."""
     version = project.guideline_version
-    return (PairwiseJudgment.objects.filter(project=project, guideline_version=version).exists()
-            or Annotation.objects.filter(project=project, guideline_version=version).exists())
+    return any(rows.objects.filter(project=project, guideline_version=version).exists()
+               for rows in (PairwiseJudgment, Annotation, Ranking))
 
 
 def guidelines_new_to(*, project: Project, rater: AbstractBaseUser) -> bool:
     """True until the rater has worked under the current guideline version: their task
     page then shows the instructions open."""
     version = project.guideline_version
-    return not (PairwiseJudgment.objects.filter(project=project, rater=rater,
-                                                guideline_version=version).exists()
-                or Annotation.objects.filter(project=project, rater=rater,
-                                             guideline_version=version).exists())
+    return not any(rows.objects.filter(project=project, rater=rater,
+                                       guideline_version=version).exists()
+                   for rows in (PairwiseJudgment, Annotation, Ranking))

@@ -20,6 +20,7 @@ from annotations.models import (
     Outcome,
     PairwiseJudgment,
     Project,
+    Ranking,
     RaterStatus,
     Rating,
     Role,
@@ -27,6 +28,7 @@ from annotations.models import (
 )
 from annotations.selectors.gold import GoldScore, gold_scores
 from annotations.selectors.projects import project_list_for_user
+from annotations.selectors.rankings import ranking_consensus_agreement
 
 CONSENSUS_MIN_OTHERS = 2  # a pair is "finished" for a rater when 2+ others judged it
 LEADERBOARD_MIN_JUDGMENTS = 5
@@ -128,7 +130,7 @@ class QualityRow:
 @dataclass(frozen=True)
 class MyQuality:
     project: Project
-    task: str  # "pairs" or "items": a project of kind "both" has one entry for each
+    task: str  # "pairs", "items" or "rankings": one entry for each task the project serves
     done: int
     total: int
     gold: GoldScore | None
@@ -147,10 +149,27 @@ def my_quality(user: AbstractBaseUser) -> list[MyQuality]:
             continue
         if row.pairs:
             entries.append(_my_quality_in(row.project, user, row.pairs.done, row.pairs.total))
+        if row.rankings:
+            entries.append(_my_ranking_quality_in(row.project, user, row.rankings.done,
+                                                  row.rankings.total))
         if row.items:
             entries.append(_my_fine_quality_in(row.project, user, row.items.done,
                                                row.items.total))
     return entries
+
+
+def _my_ranking_quality_in(project: Project, user: AbstractBaseUser, done: int, total: int
+                           ) -> MyQuality:
+    """Agreement: the pairs the rater's rankings imply that the others' majority ordered
+    the same way, on tasks at least two others ranked."""
+    agreement = {rater: Agreement(agreed, compared) for rater, (agreed, compared)
+                 in ranking_consensus_agreement(project=project,
+                                                min_others=CONSENSUS_MIN_OTHERS).items()}
+    rankings = Ranking.objects.filter(project=project, skipped=False, undone_at__isnull=True)
+    seconds = _median_seconds_of(rankings.values_list("rater_id", "active_seconds"))
+    board = _leaderboard(user.pk, agreement, {}, seconds)
+    return MyQuality(project, "rankings", done, total, None, agreement.get(user.pk),
+                     seconds.get(user.pk), board)
 
 
 def _my_quality_in(project: Project, user: AbstractBaseUser, done: int, total: int

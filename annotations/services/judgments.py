@@ -58,6 +58,8 @@ class SubmitResult:
 def assignment_for_rater(*, project: Project, rater: AbstractBaseUser) -> Assignment | None:
     """The rater's open pair (renewing its lease), or a newly chosen one; ``None`` if done."""
     project_require_task(project, Task.PAIRWISE)
+    if not project.serves_pairs:
+        raise ValidationError("This project serves rankings instead of pairs.")
 
     def new_pair(now: datetime) -> Assignment | None:
         choice = (gold_choice_for_rater(project=project, rater=rater)

@@ -30,6 +30,8 @@ SHORTCUTS = [("1 or ←", "Left is better"), ("2 or →", "Right is better"),
 @project_view(need=Capability.ANNOTATE, task=Task.PAIRWISE)
 def annotate(request: HttpRequest, access: ProjectAccess) -> HttpResponse:
     project = access.project
+    if not project.serves_pairs:  # the lead chose rankings instead of pairs
+        return redirect("rank", project.pk)
     assignment = assignment_for_rater(project=project, rater=request.user)
     return _render_task(request, project, assignment, _blank_form(project, assignment))
 

@@ -43,12 +43,14 @@ from annotations.models import (
     PoolMembership,
     PoolProject,
     ProjectKind,
+    RankingMode,
     RaterPool,
     Role,
 )
 from annotations.services.audit import Actor
 from annotations.services.crowd import CrowdStudyConfig, crowd_study_create
 from annotations.services.invitations import InvitationPreset, invitation_create
+from annotations.services.ranking_config import ranking_tasks_sync
 from tests.annotations.helpers import table_counts
 from tests.annotations.pools_support import judge
 from tests.factories import ItemFactory, ProjectFactory, UserFactory
@@ -98,6 +100,11 @@ MATRIX: dict[str, Entry] = {
     "annotate": project(ANNOTATE, get=200),
     "annotate-submit": project(ANNOTATE, post=404),  # no task key: no such task
     "annotate-undo": project(ANNOTATE, post=422),
+    # k-way ranking (on in both projects of the world) and its settings
+    "rank": project(ANNOTATE, get=200),
+    "rank-submit": project(ANNOTATE, post=404),  # no task key: no such task
+    "rank-undo": project(ANNOTATE, post=422),
+    "ranking-settings": project(MANAGE, get=200, post=422),
     # fine-grained annotation and its results
     "fine-annotate": project(ANNOTATE, get=200),
     "fine-submit": project(ANNOTATE, post=404),
@@ -194,6 +201,9 @@ def build_world() -> World:
             ItemFactory(project=projects[key], group=f"g{index}")
         for name, role in members.items():
             Membership.objects.create(project=projects[key], user=users[name], role=role)
+        projects[key].ranking_mode = RankingMode.ALONGSIDE
+        projects[key].save(update_fields=["ranking_mode"])
+        ranking_tasks_sync(project=projects[key])
     world = World(users, projects)
     world.objects = _objects(world)
     return world

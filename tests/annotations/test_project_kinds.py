@@ -29,7 +29,7 @@ from tests.annotations.test_permission_matrix import (
 )
 from tests.factories import ItemFactory, MembershipFactory, ProjectFactory, UserFactory
 
-PAIRWISE, FINE = Task.PAIRWISE, Task.FINE_GRAINED
+PAIRWISE, FINE, RANKING = Task.PAIRWISE, Task.FINE_GRAINED, Task.RANKING
 TASK_OF: dict[str, Task | None] = {
     "project-detail": None, "project-settings": None, "project-import": None,
     "project-member-add": None, "project-raters": None, "rater-status": None,
@@ -42,6 +42,9 @@ TASK_OF: dict[str, Task | None] = {
     "crowd-studies": PAIRWISE,
     "fine-annotate": FINE, "fine-submit": FINE, "fine-draft": FINE, "fine-settings": FINE,
     "fine-results": FINE, "fine-item-results": FINE, "fine-raters": FINE, "fine-refit": FINE,
+    # rankings: a task shape of pairwise projects (on in the permission matrix's world)
+    "rank": RANKING, "rank-submit": PAIRWISE, "rank-undo": RANKING,
+    "ranking-settings": PAIRWISE,
     # the exports page follows the kind by what it lists (the exports' own tests)
     "project-exports": None, "project-export": None,
 }
@@ -61,7 +64,7 @@ def test_pages_of_a_task_the_kind_lacks_are_404_and_write_nothing(db, kind):
     project = world.projects["A"]
     project.kind = kind
     project.save(update_fields=["kind"])
-    lacking = FINE if kind == ProjectKind.PAIRWISE else PAIRWISE
+    lacking = {FINE} if kind == ProjectKind.PAIRWISE else {PAIRWISE, RANKING}
     clients = {persona: Client() for persona in ("lead_a", "admin")}
     for persona, client in clients.items():
         client.force_login(world.users[persona])
@@ -77,8 +80,8 @@ def test_pages_of_a_task_the_kind_lacks_are_404_and_write_nothing(db, kind):
                 transaction.set_rollback(True)
             got = status_of(response)
             cell = f"{name:26} {persona:7} {method.upper():4}"
-            if TASK_OF[name] is lacking:
-                if got != 404 or lacking.label not in response.content.decode():
+            if TASK_OF[name] in lacking:
+                if got != 404 or TASK_OF[name].label not in response.content.decode():
                     mismatches.append(f"{cell} expected 404 naming the task, got {got}")
                 if writes_in(queries.captured_queries):
                     mismatches.append(f"{cell} wrote: {writes_in(queries.captured_queries)}")

@@ -14,6 +14,7 @@ from django.db import transaction
 from annotations.demo.data import SOURCE_STRENGTH, demo_jsonl
 from annotations.demo.fine_grained import load_fine_grained_demo, request_fine_grained_fits
 from annotations.demo.pools import load_pools_demo
+from annotations.demo.rankings import load_rankings_demo
 from annotations.models import FitKind, FitTrigger, Outcome, Project, RationaleMode, Role
 from annotations.services.fits import fit_run_request
 from annotations.services.imports import project_import_items
@@ -38,6 +39,7 @@ INSTRUCTIONS = """Compare the two responses to the prompt.
 
 * Prefer the response that is **correct**, **complete** and **clear**.
 * Use *tie* when they are equally good, *both bad* when neither is acceptable.
+* In a ranking task, put the best of the responses first (drag them, or use the keys).
 * Press `?` for keyboard shortcuts.
 """
 
@@ -59,6 +61,9 @@ class Command(BaseCommand):
                 project = self._project(users)
             with transaction.atomic():  # one automatic fit after the commit, not one per 20
                 self._simulate(project, judgments)
+            with transaction.atomic():
+                load_rankings_demo(project=project, lead=users["lead"],
+                                   raters=[users[name] for name in SIMULATED_RATERS])
         self.stdout.write(f"Demo project: {project.name} (id {project.pk})")
         for line in load_pools_demo(project=project, admin=users["admin"],
                                     raters=["annotator", "annotator2", *SIMULATED_RATERS],
